@@ -1,0 +1,1 @@
+"""Graders: math answers (math-verify) and, later, code execution."""

@@ -1,0 +1,46 @@
+"""The three plugin registries and the built-in entries (all lazy: nothing heavy is imported).
+
+Third-party packages add entries through the entry-point groups harness.tasks,
+harness.selectors and harness.backends; `python -m harness list` shows them all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.registry import Registry
+
+TASKS: Registry[Any] = Registry("task", "harness.tasks")
+SELECTORS: Registry[Any] = Registry("selector", "harness.selectors")
+BACKENDS: Registry[Any] = Registry("backend", "harness.backends")
+
+_MATH = "tasks.math_tasks"
+for _name, _summary in (("aime24", "AIME 2024 I+II (30 problems, integer answers)"),
+                        ("aime25", "AIME 2025 I+II (30 problems, integer answers)"),
+                        ("hmmt25", "HMMT February 2025 (30 final-answer problems)"),
+                        ("math500", "MATH-500 (hub HuggingFaceH4/MATH-500 or local math500/)"),
+                        ("math_cot_100", "100 MATH test problems (local data; the Qwen2.5-Math pool)"),
+                        ("math_l5", "360 MATH level-5 problems (local data; the ZeroEval cross-model pool)")):
+    TASKS.add_lazy(_name, f"{_MATH}:TASK_FACTORIES.{_name}", _summary)
+TASKS.add_lazy("math", f"{_MATH}:math_family", "MATH-style family: --task math:<subdir> reads <data_dir>/<subdir>")
+
+_SEL = "harness.selectors"
+SELECTORS.add_lazy("first", f"{_SEL}.simple:First", "first candidate shown (the pass@1 baseline)")
+SELECTORS.add_lazy("random", f"{_SEL}.simple:Random", "uniformly random candidate")
+SELECTORS.add_lazy("oracle", f"{_SEL}.simple:Oracle", "pass@N: any correct candidate (upper bound)")
+SELECTORS.add_lazy("majority", f"{_SEL}.voting:Majority", "most frequent answer cluster")
+SELECTORS.add_lazy("rm-best", f"{_SEL}.voting:RmBest", "highest reward-model score")
+SELECTORS.add_lazy("rm-vote", f"{_SEL}.voting:RmVote", "answer cluster with the largest summed RM score")
+
+REGISTRIES = {"tasks": TASKS, "selectors": SELECTORS, "backends": BACKENDS}
+
+
+def load_task(name: str, settings, hub_id: str | None = None):
+    """Build a task from a registry name; 'family:arg' passes arg to the family's factory."""
+    base, _, arg = name.partition(":")
+    factory = TASKS.get(base)
+    return factory(settings, arg or None, hub_id=hub_id) if arg or hub_id else factory(settings)
+
+
+def make_selector(name: str, **options: Any):
+    return SELECTORS.get(name)(**options)
