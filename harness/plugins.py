@@ -23,6 +23,9 @@ for _name, _summary in (("aime24", "AIME 2024 I+II (30 problems, integer answers
                         ("math_l5", "360 MATH level-5 problems (local data; the ZeroEval cross-model pool)")):
     TASKS.add_lazy(_name, f"{_MATH}:TASK_FACTORIES.{_name}", _summary)
 TASKS.add_lazy("math", f"{_MATH}:math_family", "MATH-style family: --task math:<subdir> reads <data_dir>/<subdir>")
+TASKS.add_lazy("livecodebench", "tasks.code_tasks:livecodebench",
+               "LiveCodeBench code generation (v6 window Aug 2024 - May 2025 by default)")
+TASKS.add_lazy("humaneval", "tasks.code_tasks:humaneval", "HumanEval (164 problems, check() tests)")
 
 _SEL = "harness.selectors"
 SELECTORS.add_lazy("first", f"{_SEL}.simple:First", "first candidate shown (the pass@1 baseline)")

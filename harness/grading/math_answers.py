@@ -28,7 +28,8 @@ PARSE_TIMEOUT_S = 5
 VERIFY_TIMEOUT_S = 5
 
 _THINK_END = "</think>"
-_BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+# A doubled backslash before "boxed" (raw text \\boxed{..}) means the box sits in a JSON string.
+_BOXED_RE = re.compile(r"(?P<json>\\)?\\(?:boxed|fbox)\s*\{")
 # A JSON "answer" field: a string value (escapes kept, decoded later) or a bare number. The string
 # alternative cannot backtrack catastrophically: [^"\\] and \\. never match the same text.
 _JSON_ANSWER_RE = re.compile(
@@ -98,6 +99,8 @@ def _last_boxed(text: str) -> str | None:
     found = None
     for m in _BOXED_RE.finditer(text):
         content = _balanced(text, m.end())
+        if content is not None and m.group("json"):
+            content = _decode_json_string(content)  # JSON-escaped: \\frac -> \frac
         if content is not None and _strip_delimiters(content):
             found = content
     return found
@@ -190,8 +193,8 @@ def parse_answer(answer: str, *, integer: bool = False) -> ParsedAnswer:
     # \boxed{..} first: it is math-verify's highest-priority target, tolerates "$" inside the
     # answer and turns on its boxed-answer normalisation; "$..$" and the bare string are fallbacks
     # for strings the boxed form cannot hold (e.g. unbalanced braces). Last resort: math-verify
-    # reads a top-level "a \pm b" as a set but gives up on a nested one ("\frac{-1\pm\sqrt{17}}{2}"),
-    # so spell a single nested \pm out as its two values.
+    # reads a top-level "a \pm b" as a set but gives up on a nested one
+    # ("\frac{-1\pm\sqrt{17}}{2}"), so spell a single nested \pm out as its two values.
     candidates = ["\\boxed{" + text + "}", "$" + text + "$", text]
     if len(_PM_RE.findall(text)) == 1 and "," not in text:
         plus, minus = _PM_RE.sub("+", text), _PM_RE.sub("-", text)
@@ -221,8 +224,8 @@ def equivalent(a: ParsedAnswer, b: ParsedAnswer) -> bool:
         return True
     if not (a.ok and b.ok):
         return False  # unparseable answers only match an identical raw string
-    # verify is asymmetric (gold-side rules such as "x=3" vs "3" and interval/equation
-    # conversion apply only one way); with no gold here, either direction saying equal suffices.
+    # verify is asymmetric (gold-side rules: e.g. "x<3" vs "(-\infty,3)" is equal only when the
+    # interval is the prediction); with no gold here, either direction saying equal suffices.
     # A failing direction just means "not shown equal": for clustering that is the safe answer.
     for gold, pred in ((a, b), (b, a)):
         try:
