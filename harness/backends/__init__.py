@@ -1,0 +1,1 @@
+"""Generation backends behind one protocol (base.py). Heavy imports live inside constructors."""

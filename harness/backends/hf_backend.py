@@ -1,0 +1,138 @@
+"""transformers backend: batched generation on CPU or GPU with one seed per request.
+
+`model.generate` samples a whole batch from one global RNG, so a candidate's text would depend
+on which other requests shared its batch. Instead a logits processor samples every row itself
+with that row's own `torch.Generator` (seeded by the request) and hands generate a one-hot
+distribution, and generate runs greedy. Batching, KV caching, padding and EOS handling stay
+transformers' own; the text of a request depends only on (model, prompt, params, seed), up to
+floating-point noise from padding.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Sequence
+
+from harness.backends.base import BackendError, GenRequest, GenResult, SamplingParams
+from harness.progress import progress_bar
+
+
+class _PerRowSampler:
+    """LogitsProcessor: temperature / top-k / top-p, then one seeded draw per row."""
+
+    def __init__(self, generators, params: SamplingParams) -> None:
+        self.generators = generators
+        self.params = params
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        p = self.params
+        if p.temperature <= 0:
+            choice = scores.argmax(dim=-1)
+        else:
+            logits = scores.float() / p.temperature
+            if p.top_k:
+                kth = torch.topk(logits, min(p.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            probs = torch.softmax(logits, dim=-1)
+            if p.top_p < 1.0:
+                sorted_probs, order = probs.sort(dim=-1, descending=True)
+                # Keep the smallest prefix whose mass reaches top_p (always at least one token).
+                drop = sorted_probs.cumsum(dim=-1) - sorted_probs > p.top_p
+                sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+                probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+            choice = torch.stack([torch.multinomial(probs[i], 1, generator=g)[0]
+                                  for i, g in enumerate(self.generators)])
+        out = torch.full_like(scores, float("-inf"))
+        out[torch.arange(scores.shape[0]), choice] = 0.0
+        return out
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(self, model: str = "smollm2-135m", *, device: str | None = None, dtype: str = "float32",
+                 batch_size: int = 8, chat: bool | None = None, chat_template_kwargs: dict | None = None) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            raise BackendError("the hf backend needs torch and transformers: pip install -e '.[hf]'") from exc
+        from harness.models import materialize, preset
+
+        self.model = model
+        self.preset = preset(model)
+        self.chat = self.preset.chat if chat is None else chat
+        self.batch_size = batch_size
+        self.chat_template_kwargs = chat_template_kwargs or {}
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        path = materialize(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(path, revision=None)
+        self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so new tokens line up
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.lm = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(self.device)
+        self.lm.eval()
+
+    def render(self, request: GenRequest) -> str:
+        if request.prompt is not None:
+            return request.prompt
+        messages = [{"role": role, "content": content} for role, content in request.messages or ()]
+        if not self.tokenizer.chat_template:
+            raise BackendError(f"model {self.model} has no chat template; send a raw prompt instead")
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                  **self.chat_template_kwargs)
+
+    def generate(self, requests: Sequence[GenRequest], *, progress: bool = True) -> list[GenResult]:
+        results: list[GenResult | None] = [None] * len(requests)
+        # Batch only requests with identical sampling params (one processor per batch); sort by
+        # prompt length inside a group so batches waste little padding.
+        order = sorted(range(len(requests)), key=lambda i: (repr(requests[i].params), len(self.render(requests[i]))))
+        with progress_bar(total=len(requests), desc=f"generate[{self.model}]", unit="req", enabled=progress) as bar:
+            for _, group in groupby(order, key=lambda i: repr(requests[i].params)):
+                group = list(group)
+                for start in range(0, len(group), self.batch_size):
+                    batch = group[start:start + self.batch_size]
+                    for i, result in zip(batch, self._generate_batch([requests[i] for i in batch])):
+                        results[i] = result
+                    bar.update(len(batch))
+        return [r for r in results if r is not None]
+
+    def _generate_batch(self, batch: list[GenRequest]) -> list[GenResult]:
+        import torch
+        from transformers import LogitsProcessorList
+
+        params = batch[0].params
+        texts = [self.render(r) for r in batch]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        generators = [torch.Generator(device=self.device).manual_seed(int(r.seed) % (2**63)) for r in batch]
+        kwargs = {}
+        if params.stop:
+            kwargs["stop_strings"] = list(params.stop)
+            kwargs["tokenizer"] = self.tokenizer
+        with torch.inference_mode():
+            out = self.lm.generate(**enc, do_sample=False, max_new_tokens=params.max_tokens,
+                                   logits_processor=LogitsProcessorList([_PerRowSampler(generators, params)]),
+                                   pad_token_id=self.tokenizer.pad_token_id, temperature=None, top_p=None,
+                                   top_k=None, **kwargs)
+        new_tokens = out[:, enc["input_ids"].shape[1]:]
+        results = []
+        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        for row, mask in zip(new_tokens.tolist(), enc["attention_mask"].tolist()):
+            ids = []
+            for tok in row:
+                if tok in eos:
+                    break
+                ids.append(tok)
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            hit_stop = next((s for s in params.stop if s in text), None)
+            if hit_stop is not None:
+                text = text[:text.index(hit_stop)]
+            finished = len(ids) < params.max_tokens or hit_stop is not None
+            results.append(GenResult(text=text, finish_reason="stop" if finished else "length",
+                                     prompt_tokens=int(sum(mask)), completion_tokens=len(ids)))
+        return results
+
+    def close(self) -> None:
+        self.lm = None
