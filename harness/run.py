@@ -17,7 +17,10 @@ from harness.config import RunConfig, default_ns
 from harness.environment import environment
 from harness.evaluate import EvalOptions, NResult, evaluate_selectors
 from harness.grades import GradeStats, load_or_grade
-from harness.plugins import load_task, make_selector
+from harness.generate import GenerationConfig, generate_pool
+from harness.judge_cache import JudgeCache
+from harness.llm_eval import evaluate_llm
+from harness.plugins import load_task, make_backend, make_selector
 from harness.pools import Pool, PoolError, PoolMatch, PoolStore
 from harness.selectors.base import ProblemPool
 from harness.settings import Settings
@@ -43,6 +46,12 @@ class RunOutcome:
                           "run_dir": str(r.path), "summary": r.summary} for r in self.records]}
 
 
+def dense_clusters(labels: Sequence[object]) -> np.ndarray:
+    """Cluster labels as 0..K-1 in first-appearance order, -1 for none (graders may use any ids)."""
+    ids: dict[object, int] = {}
+    return np.array([-1 if label is None else ids.setdefault(label, len(ids)) for label in labels], dtype=np.int64)
+
+
 def build_problem_pools(problems: Sequence[Problem], candidates: Mapping[str, Sequence[Candidate]],
                         grades: Mapping[str, Sequence[Grade]]) -> tuple[list[ProblemPool], list[np.ndarray]]:
     """Selector inputs (clusters, scores) and, separately, correctness for scoring."""
@@ -52,18 +61,29 @@ def build_problem_pools(problems: Sequence[Problem], candidates: Mapping[str, Se
         score_names = sorted({name for c in cands for name in c.scores})
         scores = {name: np.array([np.nan if c.scores.get(name) is None else float(c.scores[name])
                                   for c in cands]) for name in score_names}
-        clusters = np.array([-1 if g.cluster is None else g.cluster for g in gs], dtype=np.int64)
+        clusters = dense_clusters([g.cluster for g in gs])
         pools.append(ProblemPool(problem=problem, clusters=clusters, scores=scores))
         correct.append(np.array([1.0 if g.correct else 0.0 for g in gs]))
     return pools, correct
 
 
-def run(config: RunConfig, settings: Settings, log=None) -> RunOutcome:
+def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=None,
+        judge_factory=None) -> RunOutcome:
+    """The whole pipeline. The two factories let tests swap in scripted backends."""
     log = log or (lambda message: print(message, file=sys.stderr))
     task = load_task(config.task, settings, hub_id=config.hub_id)
     problems = task.problems()
     store = PoolStore(settings.pools_dir)
-    pool = store.resolve(config.pool, task=task.name)
+    if config.pool is None:
+        samples = config.samples or max(config.ns or (8,))
+        gen = GenerationConfig(model=config.model, backend=config.backend, n=samples, seed=config.gen_seed,
+                               temperature=config.temperature, max_tokens=config.max_tokens)
+        report = generate_pool(task, gen, store, backend_factory=generator_factory, progress=config.progress)
+        if report.generated:
+            log(f"generated {report.generated} candidates ({report.truncated} truncated) into {report.pool.ref}")
+        pool = report.pool
+    else:
+        pool = store.resolve(config.pool, task=task.name)
 
     candidates = pool.candidates()
     match = pool.match(problems, present=candidates.keys())
@@ -96,19 +116,46 @@ def run(config: RunConfig, settings: Settings, log=None) -> RunOutcome:
                           tie_credit=config.tie_credit, paper=config.paper, paper_runs=config.paper_runs,
                           resamples=config.resamples, progress=config.progress)
     env = environment()
-    selectors = [make_selector(name) for name in config.selectors]
-    all_results = evaluate_selectors(selectors, pools, correct, ns, options)
-    records = [_write_record(settings, config, task, pool, match, grading, selector, all_results[selector.name],
-                             usable, env) for selector in selectors]
+    selectors = [_make_selector(name, config, settings, pool) for name in config.selectors]
+    vector = [s for s in selectors if not getattr(s, "llm", False)]
+    results = evaluate_selectors(vector, pools, correct, ns, options) if vector else {}
+    extras: dict[str, tuple[list[dict], dict]] = {}
+    texts = [[c.text for c in candidates[p.id]] for p in usable]
+    for selector in (s for s in selectors if getattr(s, "llm", False)):
+        cache = JudgeCache(settings.results_dir / "judge", selector.judge_spec())
+        factory = judge_factory or (lambda s=selector: make_backend(s.judge_backend, s.judge_model, **s.backend_options))
+        results[selector.name], selections, stats = evaluate_llm(
+            selector, pools, texts, task.kind, correct, ns, options, config.llm_draws, cache, factory,
+            chunk=config.judge_chunk or (64 if selector.judge_backend in ("hf", "llamacpp") else 1024))
+        extras[selector.name] = (selections, stats.to_json())
+        log(f"{selector.name}: {stats.calls} judge calls, {stats.cached} cached, "
+            f"{stats.fallbacks}/{stats.windows_judged} parse failures (random fallback)")
+    records = [_write_record(settings, config, task, pool, match, grading, selector, results[selector.name],
+                             usable, env, extras.get(selector.name)) for selector in selectors]
     from harness.leaderboard import refresh_leaderboard
 
     refresh_leaderboard(settings)
     return RunOutcome(records=tuple(records), pool=pool, match=match, grading=grading)
 
 
+def _make_selector(name: str, config: RunConfig, settings: Settings, pool: Pool):
+    from harness.plugins import SELECTORS
+
+    if not getattr(SELECTORS.get(name), "llm", False):
+        return make_selector(name)
+    options = {"judge_backend": config.judge_backend, "temperature": config.judge_temperature,
+               "max_tokens": config.judge_max_tokens, "window": config.window}
+    if name == "rl-genselect":
+        return make_selector(name, judge_model=config.judge_model, results_dir=str(settings.results_dir), **options)
+    judge = config.judge_model or (pool.spec.model if pool.spec.backend != "import" else None)
+    if judge is None:
+        raise ValueError(f"{name} needs a judge model: pool {pool.ref} was imported, so pass --judge-model")
+    return make_selector(name, judge_model=judge, **options)
+
+
 def _write_record(settings: Settings, config: RunConfig, task, pool: Pool, match: PoolMatch,
                   grading: GradeStats, selector, results: list[NResult], problems: Sequence[Problem],
-                  env: dict) -> RunRecord:
+                  env: dict, llm: tuple[list[dict], dict] | None = None) -> RunRecord:
     grader = task.grader()
     record = {
         "run_id": new_run_id(),
@@ -126,6 +173,8 @@ def _write_record(settings: Settings, config: RunConfig, task, pool: Pool, match
         "problems": len(problems),
         "summary": [r.to_json() for r in results],
     }
+    if llm is not None:
+        record["llm"] = llm[1]
     rows = ({"problem_id": p.id, "n": r.n, "accuracy": float(r.per_problem[i])}
             for r in results for i, p in enumerate(problems))
-    return write_run(settings.runs_dir, record, rows)
+    return write_run(settings.runs_dir, record, rows, {"selections.jsonl": llm[0]} if llm else None)

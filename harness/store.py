@@ -50,7 +50,8 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def write_run(runs_dir: Path, record: dict[str, Any], problem_rows: Iterable[dict[str, Any]]) -> RunRecord:
+def write_run(runs_dir: Path, record: dict[str, Any], problem_rows: Iterable[dict[str, Any]],
+              extra_files: dict[str, Iterable[dict[str, Any]]] | None = None) -> RunRecord:
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(record["created_unix"]))
@@ -58,9 +59,10 @@ def write_run(runs_dir: Path, record: dict[str, Any], problem_rows: Iterable[dic
     tmp = runs_dir / f".tmp-{name}"
     tmp.mkdir()
     try:
-        with (tmp / "problems.jsonl").open("w", encoding="utf-8") as handle:
-            for row in problem_rows:
-                handle.write(json.dumps(row, sort_keys=True) + "\n")
+        for file_name, rows in {"problems.jsonl": problem_rows, **(extra_files or {})}.items():
+            with (tmp / file_name).open("w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, sort_keys=True) + "\n")
         (tmp / "run.json").write_text(json.dumps({"schema": SCHEMA_VERSION, "kind": "run", **record},
                                                  indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, runs_dir / name)

@@ -2,7 +2,9 @@
 
 Each executor slot gets its own cgroup under the cgroup this process already lives in (so the
 host's limits on us still apply): `<controller mount>/<our path>/harness-sbx-<tag>-<slot>`.
-Every sandboxed process joins its slot's cgroups before exec, which gives
+The slot's worker process joins its cgroups once at start-up, so every program it starts is
+born inside them (joining per program would cost an RCU grace period, milliseconds, each time);
+its programs get oom_score_adj +1000, so the OOM killer takes them, not the worker. This gives
 
   - pids.max: a fork bomb stops at the limit, whatever the uid;
   - memory limit: the whole process tree of a job shares one memory budget (RLIMIT_AS is per
@@ -94,11 +96,12 @@ class Slot:
                 pass
         return sorted(out)
 
-    def kill_all(self, timeout: float = 5.0) -> int:
-        """SIGKILL every process in the slot until none is left; returns how many were killed."""
+    def kill_all(self, timeout: float = 5.0, exclude: frozenset[int] = frozenset()) -> int:
+        """SIGKILL every process in the slot (but `exclude`) until none is left; returns how
+        many were killed."""
         killed, deadline = 0, time.monotonic() + timeout
         while True:
-            pids = self.pids()
+            pids = [pid for pid in self.pids() if pid not in exclude]
             if not pids:
                 return killed
             for pid in pids:
@@ -110,6 +113,16 @@ class Slot:
             if time.monotonic() > deadline:
                 return killed
             time.sleep(0.002)
+
+    def pids_in_use(self) -> int:
+        """Tasks still charged to the slot (zombies included); 0 when it cannot be read."""
+        if "pids" not in self.dirs:
+            return 0
+        try:
+            with open(os.path.join(self.dirs["pids"][0], "pids.current"), encoding="utf-8") as handle:
+                return int(handle.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
 
     def oom_kills(self) -> int:
         if "memory" not in self.dirs:
@@ -182,3 +195,14 @@ def _configure(ctrl: str, directory: str, version: int, pids_max: int, memory_by
         swap = os.path.join(directory, "memory.swap.max")
         if os.path.exists(swap):
             write_text(swap, "0")
+
+
+def mount_point_of(path: str) -> str:
+    """The mount point of the mount holding `path` (longest matching prefix in mountinfo)."""
+    best = "/"
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        for line in handle:
+            point = line.split()[4].replace("\\040", " ")
+            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best = point
+    return best

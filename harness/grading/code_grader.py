@@ -1,0 +1,316 @@
+"""The code grader: sandboxed execution -> verdicts (AC/WA/TLE/RE/CE/MLE) and behaviour clusters.
+
+Per candidate: extract the program (code_extract; HumanEval body completions are used as
+they are), compile it (CE: no run), run the tests in the sandbox (harness.sandbox), and take
+the verdict of the first failing test (detail "test <i>: ..."); all tests pass -> AC.
+
+Behaviour clusters (what `majority` votes on): every candidate is also run on the problem's
+behaviour inputs - test INPUTS only, never expected outputs (LCB: public test inputs plus the
+statement's sample inputs; HumanEval: the literal calls of `check` and of the docstring
+examples, see tasks/code_tasks.py). Its signature is the tuple of outcomes on those inputs
+(normalised output, returned value, or the error kind); equal signatures share a cluster id,
+numbered 0, 1, ... per problem in first-appearance order. No cluster (None, never votes) when
+no code was extracted, it did not compile, or it produced no output on any behaviour input.
+A HumanEval problem without usable behaviour inputs falls back to clustering identical
+programs (same AST).
+
+Grader failures (no sandbox, crashed worker, failed pre-exec step) give verdict "error" with
+correct=None, never a wrong answer. Outcomes are cached on disk per (program, tests, grader
+version) under `cache_dir`, so re-grading the same programs costs nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from harness.grading.code_extract import EXTRACT_VERSION, extract, prompt_imports
+from harness.progress import progress_bar
+from harness.sandbox import compare
+from harness.sandbox.executor import Executor, Job, JobResult, Limits, Run
+from harness.sandbox.runners import FUNCTIONAL_RUNNER, HUMANEVAL_RUNNER, with_prelude
+from harness.types import Candidate, Grade, Problem, Reference
+
+GRADER_NAME = "code-exec"
+GRADER_VERSION = "1"
+VERDICTS_CODE = ("AC", "WA", "TLE", "RE", "CE", "MLE", "error")
+
+
+@dataclass
+class _Plan:
+    """One candidate's job, or its outcome when no run is needed (no code, cache hit)."""
+
+    problem_id: str
+    index: int
+    key: str | None = None
+    job: Job | None = None
+    outcome: dict | None = None
+    ref: Mapping[str, Any] = field(default_factory=dict)
+    code: str | None = None
+
+
+@dataclass
+class CodeGrader:
+    timeout_s: float = 6.0  # per test
+    memory_mb: int = 2048
+    cache_dir: str | os.PathLike | None = None
+    python: str | None = None
+    isolation_mode: str = "auto"
+    name: str = GRADER_NAME
+    last_isolation: dict | None = field(default=None, repr=False)
+
+    @property
+    def version(self) -> str:
+        return f"{GRADER_VERSION}.x{EXTRACT_VERSION}-t{self.timeout_s:g}"
+
+    def isolation(self) -> dict:
+        """The sandbox isolation in force on this host (from the last grading, else probed)."""
+        if self.last_isolation is None:
+            with self._executor(1) as ex:
+                self.last_isolation = ex.isolation()
+        return dict(self.last_isolation)
+
+    def _executor(self, workers: int) -> Executor:
+        limits = Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+        return Executor(workers=workers, limits=limits, python=self.python, isolation=self.isolation_mode)
+
+    # -- the Grader protocol ------------------------------------------------------------------
+    def grade(self, problems: Sequence[Problem], references: Mapping[str, Reference],
+              candidates: Mapping[str, Sequence[Candidate]], *, workers: int = 0,
+              progress: bool = True) -> dict[str, list[Grade]]:
+        cache = _Cache(self.cache_dir, f"{self.name}-{self.version}")
+        plans: dict[str, list[_Plan]] = {}
+        for problem in problems:
+            cands = sorted(candidates.get(problem.id, ()), key=lambda c: c.index)
+            if not cands:
+                continue
+            tests = references[problem.id].tests
+            if not isinstance(tests, Mapping) or tests.get("kind") not in ("lcb", "humaneval"):
+                raise ValueError(f"problem {problem.id}: reference has no code tests")
+            plans[problem.id] = [self._plan(problem.id, c, tests, cache) for c in cands]
+        todo = [p for ps in plans.values() for p in ps if p.outcome is None]
+        total = sum(len(ps) for ps in plans.values())
+        with progress_bar(total=total, desc="grading code", unit="prog", enabled=progress) as bar:
+            bar.update(total - len(todo))
+            if todo:
+                with self._executor(workers or os.cpu_count() or 1) as ex:
+                    self.last_isolation = ex.isolation()
+                    if self.last_isolation.get("warnings") and progress:
+                        print("sandbox: " + "; ".join(self.last_isolation["warnings"]), file=sys.stderr)
+                    for i, result in ex.map([p.job for p in todo]):
+                        plan = todo[i]
+                        plan.outcome = _outcome(plan.ref, result)
+                        if plan.outcome["verdict"] != "error":
+                            cache.put(plan.key, plan.outcome)
+                        bar.update(1)
+        cache.close()
+        return {pid: _grades(pid, ps) for pid, ps in plans.items()}
+
+    # -- building jobs -------------------------------------------------------------------------
+    def _plan(self, problem_id: str, cand: Candidate, tests: Mapping[str, Any], cache: "_Cache") -> _Plan:
+        plan = _Plan(problem_id, cand.index, ref=tests)
+        if tests["kind"] == "humaneval" and tests.get("completion", "body") == "body":
+            code, method = tests["prompt"] + cand.text, "completion"
+        else:
+            extraction = extract(cand.text)
+            code, method = extraction.code, extraction.method
+            if code is not None and tests["kind"] == "humaneval":
+                code = prompt_imports(tests["prompt"]) + code
+        if code is None:
+            plan.outcome = {"verdict": "CE", "detail": f"no code extracted ({method})", "signature": None}
+            return plan
+        plan.code = code
+        plan.job = self._lcb_job(code, tests) if tests["kind"] == "lcb" else self._humaneval_job(code, tests)
+        plan.key = _job_key(plan.job, self.version)
+        plan.outcome = cache.get(plan.key)
+        return plan
+
+    def _lcb_job(self, code: str, tests: Mapping[str, Any]) -> Job:
+        program = with_prelude(code)
+        functional = tests["testtype"] == "functional"
+        behaviour = list(dict.fromkeys(tests.get("behaviour_inputs") or ()))
+        graded = [(t["input"], t["output"]) for t in tests["tests"]]
+        runs = []
+
+        def make(inp: str, expected: str | None) -> Run:
+            always = inp in behaviour
+            if functional:
+                spec = json.dumps({"func_name": tests["func_name"], "input": inp}) + "\n"
+                return Run(argv=("runner.py",), stdin=spec.encode(), channel=True, always=always,
+                           expect=None if expected is None else ("json", expected))
+            return Run(argv=("prog.py",), stdin=inp.encode(), always=always,
+                       expect=None if expected is None else ("stdout", expected))
+
+        runs = [make(inp, out) for inp, out in graded]
+        runs += [make(inp, None) for inp in behaviour if inp not in {i for i, _ in graded}]
+        files = {"solution.py": program, "runner.py": FUNCTIONAL_RUNNER} if functional else {"prog.py": program}
+        backstop = min(300.0, (self.timeout_s + 1) * len(runs) + 5)
+        return Job(files=files, runs=tuple(runs), compile=(("solution.py", code),), backstop_s=backstop)
+
+    def _humaneval_job(self, code: str, tests: Mapping[str, Any]) -> Job:
+        entry = tests["entry_point"]
+        spec = json.dumps({"entry_point": entry, "behaviour": list(tests.get("behaviour_calls") or ()),
+                           "call_timeout": 1.0}) + "\n"
+        program = code + "\n" + tests["test"] + f"\ncheck({entry})\n"
+        run = Run(argv=("runner.py",), stdin=spec.encode(), channel=True, expect=("marker",), always=True)
+        return Job(files={"solution.py": code, "test.py": tests["test"], "runner.py": HUMANEVAL_RUNNER},
+                   runs=(run,), compile=(("program.py", program),), backstop_s=self.timeout_s + 5)
+
+
+# -- outcomes ---------------------------------------------------------------------------------
+_STATUS_VERDICT = {"timeout": "TLE", "memory": "MLE", "output_limit": "RE", "failed": "RE"}
+
+
+def _outcome(ref: Mapping[str, Any], result: JobResult) -> dict:
+    if result.error is not None:
+        return {"verdict": "error", "detail": result.error, "signature": None}
+    if result.compile_error is not None:
+        return {"verdict": "CE", "detail": result.compile_error, "signature": None}
+    if ref["kind"] == "humaneval":
+        return _humaneval_outcome(ref, result)
+    verdict, detail = "AC", f"passed {len(ref['tests'])} tests"
+    for i, run in enumerate(result.runs[:len(ref["tests"])]):
+        if run.passed:
+            continue
+        verdict = _run_verdict(run, functional=ref["testtype"] == "functional")
+        detail = f"test {i}: {run.detail or run.status}"[:500]
+        break
+    behaviour = list(dict.fromkeys(ref.get("behaviour_inputs") or ()))
+    inputs = [t["input"] for t in ref["tests"]]
+    inputs += [i for i in behaviour if i not in set(inputs)]
+    by_input = dict(zip(inputs, result.runs))
+    signature = [_behaviour_element(by_input.get(i), ref["testtype"] == "functional") for i in behaviour]
+    return {"verdict": verdict, "detail": detail, "signature": signature or None}
+
+
+def _run_verdict(run, functional: bool) -> str:
+    if run.status in _STATUS_VERDICT:
+        return _STATUS_VERDICT[run.status]
+    if run.status == "ok":
+        if functional and not any("result" in r for r in run.records):
+            return "RE"  # an exception in the solution, or it exited before returning
+        return "WA"
+    return "RE"
+
+
+def _behaviour_element(run, functional: bool) -> str:
+    if run is None or run.status in ("skipped", "error"):
+        return "!missing"
+    if run.status != "ok":
+        return "!" + run.status
+    if functional:
+        for record in run.records:
+            if "result" in record:
+                return "ok:" + compare.value_digest(record["result"])
+            if "error" in record:
+                return "!" + str(record["error"])
+        return "!no-result"
+    return "ok:" + (run.stdout_digest or "")
+
+
+def _humaneval_outcome(ref: Mapping[str, Any], result: JobResult) -> dict:
+    run = result.runs[0]
+    checks = [r for r in run.records if "check" in r]
+    if checks:
+        check = checks[-1]
+        if check["check"] == "pass":
+            verdict, detail = "AC", "check passed"
+        elif check["check"] == "fail":
+            verdict, detail = "WA", f"test 0: assertion failed {check.get('message') or ''}".strip()
+        else:
+            verdict = "MLE" if check.get("error") == "MemoryError" else "RE"
+            detail = f"test 0: {check.get('error')}: {check.get('message') or ''}".strip(": ")
+    else:
+        verdict = _STATUS_VERDICT.get(run.status, "RE")
+        detail = f"test 0: {run.detail or 'exited before the check ran'}"
+    calls = ref.get("behaviour_calls") or ()
+    signature = None
+    if calls:
+        got = [r for r in run.records if "behaviour" in r]
+        values = got[-1]["behaviour"] if got else None
+        if values:
+            signature = [("!" + v[1:]) if isinstance(v, str) and v.startswith("!")
+                         else "ok:" + compare.value_digest(v) for v in values]
+    else:
+        signature = ["code:"]  # no behaviour inputs: identical programs cluster (digest added in _grades)
+    return {"verdict": verdict, "detail": detail[:500], "signature": signature}
+
+
+def _ast_digest(code: str | None) -> str:
+    try:
+        blob = ast.dump(ast.parse(code or ""))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        blob = code or ""
+    return hashlib.sha256(blob.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def _grades(problem_id: str, plans: list[_Plan]) -> list[Grade]:
+    clusters: dict[tuple, int] = {}
+    out = []
+    for plan in plans:
+        outcome = plan.outcome or {"verdict": "error", "detail": "not graded", "signature": None}
+        signature = outcome.get("signature")
+        if signature == ["code:"]:
+            signature = ["code:" + _ast_digest(plan.code)]
+        cluster = None
+        if outcome["verdict"] not in ("CE", "error") and signature and any(s.startswith(("ok:", "code:"))
+                                                                          for s in signature):
+            cluster = clusters.setdefault(tuple(signature), len(clusters))
+        verdict = outcome["verdict"]
+        out.append(Grade(problem_id=problem_id, index=plan.index, verdict=verdict,
+                         correct=None if verdict == "error" else verdict == "AC",
+                         answer=None if cluster is None else _short(signature), cluster=cluster,
+                         detail=outcome.get("detail", "")))
+    return out
+
+
+def _short(signature: Sequence[str]) -> str:
+    return "behaviour:" + hashlib.sha256("|".join(signature).encode()).hexdigest()[:12]
+
+
+def _job_key(job: Job, version: str) -> str:
+    blob = json.dumps({"v": version, "files": dict(job.files), "compile": [list(c) for c in job.compile],
+                       "runs": [[list(r.argv), r.stdin.decode("utf-8", "replace"), r.expect, r.timeout_s,
+                                 r.always, r.channel] for r in job.runs]}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8", "replace")).hexdigest()
+
+
+class _Cache:
+    """Append-only JSONL of outcomes per grader version: <cache_dir>/<grader>-<version>.jsonl."""
+
+    def __init__(self, cache_dir: str | os.PathLike | None, name: str) -> None:
+        self.path = Path(cache_dir) / f"{name}.jsonl" if cache_dir else None
+        self.rows: dict[str, dict] = {}
+        self.handle = None
+        if self.path is not None and self.path.exists():
+            with self.path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        row = json.loads(line)
+                        self.rows[row["key"]] = row["outcome"]
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line cut by a killed run
+
+    def get(self, key: str | None) -> dict | None:
+        return self.rows.get(key) if key else None
+
+    def put(self, key: str | None, outcome: dict) -> None:
+        if self.path is None or key is None:
+            return
+        if self.handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = self.path.open("a", encoding="utf-8")
+        self.handle.write(json.dumps({"key": key, "outcome": outcome}) + "\n")
+        self.handle.flush()
+        self.rows[key] = outcome
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None

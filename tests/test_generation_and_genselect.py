@@ -1,0 +1,134 @@
+"""arith task, generation into pools, GenSelect orchestration (scripted backend) and parsing."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from harness.config import RunConfig
+from harness.generate import GenerationConfig, generate_pool
+from harness.pools import PoolStore
+from harness.run import run
+from harness.selectors.judgment import parse_judgment
+from harness.settings import Settings
+from tasks.arith import LEVELS, ArithTask, arith, split_of
+from fakes import ScriptedBackend
+
+
+# -- arith ---------------------------------------------------------------------------------------
+def test_arith_is_seeded_exact_and_split_disjoint():
+    a, b = arith(None, "level=single,n=20,seed=0"), arith(None, "level=single,n=20,seed=0")
+    assert [p.statement for p in a.problems()] == [p.statement for p in b.problems()]
+    assert a.name == "arith"
+    refs = a.references()
+    for problem in a.problems():
+        op, operands = problem.metadata["op"], problem.metadata["operands"]
+        expected = {"add1": sum(operands), "sub1": operands[0] - operands[1],
+                    "mul1": operands[0] * operands[1]}[op]
+        assert int(refs[problem.id].answer) == expected
+        assert split_of(op, tuple(operands)) == "test"
+    train = arith(None, "level=single,n=150,split=train")
+    assert not {p.id for p in train.problems()} & {p.id for p in arith(None, "n=36").problems()}
+    assert arith(None, "seed=1").problems() != a.problems()
+    with pytest.raises(Exception, match="level"):
+        arith(None, "level=calculus")
+    assert set(LEVELS) >= {"add1", "sub1", "mul1", "add2", "two-step"}
+
+
+# -- generation (orchestration with a scripted backend) -------------------------------------------
+def _answer_script(request):
+    numbers = [int(x) for x in re.findall(r"\d+", request.messages[0][1])]
+    return f"The answer is {numbers[0] + numbers[1] + request.seed % 2}."  # right or off by one
+
+
+def test_generation_is_resumable_and_grows(tmp_path):
+    task = ArithTask(level="add1", n=5)
+    store = PoolStore(tmp_path / "pools")
+    backend = ScriptedBackend(_answer_script)
+    config = GenerationConfig(model="smollm2-135m", n=4, chunk=6)
+    report = generate_pool(task, config, store, backend_factory=lambda: backend, progress=False)
+    assert report.generated == 20 and backend.calls == 20 and backend.closed
+    assert len(backend.batches) == 4  # chunks of 6: appended after each one
+    seeds = {c.seed for cands in report.pool.candidates().values() for c in cands}
+    assert len(seeds) == 20  # one distinct seed per candidate
+    again = generate_pool(task, config, store, backend_factory=lambda: pytest.fail("no model call expected"),
+                          progress=False)
+    assert again.generated == 0 and again.already_present == 20
+    grown_backend = ScriptedBackend(_answer_script)
+    grown = generate_pool(task, GenerationConfig(model="smollm2-135m", n=6), store,
+                          backend_factory=lambda: grown_backend, progress=False)
+    assert grown.generated == 10 and grown.pool.key == report.pool.key
+    assert sorted({r.tag[1] for r in grown_backend.batches[0]}) == [4, 5]
+
+
+# -- GenSelect orchestration -----------------------------------------------------------------------
+def _judge_script(request):
+    """Pick the solution whose stated answer is right; garble every 5th reply."""
+    prompt = request.messages[0][1]
+    if request.seed % 5 == 0:
+        return "I cannot decide."
+    numbers = [int(x) for x in re.findall(r"\d+", prompt.split("Problem:")[1].split("Solution 0:")[0])]
+    truth = numbers[0] + numbers[1]
+    answers = re.findall(r"Solution (\d+):\nThe answer is (\d+)", prompt)
+    best = next((int(i) for i, a in answers if int(a) == truth), 0)
+    return f"Comparing... **Judgment:** {best}"
+
+
+def test_genselect_batches_caches_and_counts_fallbacks(tmp_path):
+    settings = Settings(results_dir=tmp_path / "results")
+    gen = ScriptedBackend(_answer_script)
+    judge = ScriptedBackend(_judge_script)
+    config = RunConfig(task="arith:level=add1,n=6", selectors=("first", "majority", "genselect", "oracle"),
+                       model="smollm2-135m", samples=12, ns=(1, 2, 4, 12), window=4, llm_draws=3,
+                       judge_chunk=1000, progress=False, resamples=200)
+    outcome = run(config, settings, log=lambda m: None, generator_factory=lambda: gen,
+                  judge_factory=lambda: judge)
+    by = {r.selector: r for r in outcome.records}
+    gs = by["genselect"].data
+    # N = 12 with windows of 4 is a 2-round knockout; every round is one batch for all problems.
+    assert gs["llm"]["calls"] == judge.calls and len(judge.batches) == 2
+    assert gs["llm"]["fallbacks"] > 0 and 0 < gs["llm"]["parse_failure_rate"] < 0.5
+    acc = {p["n"]: p["accuracy"] for p in gs["summary"]}
+    first = {p["n"]: p["accuracy"] for p in by["first"].data["summary"]}
+    oracle = {p["n"]: p["accuracy"] for p in by["oracle"].data["summary"]}
+    assert abs(acc[1] - first[1]) < 0.2  # N = 1 needs no judge: a random candidate (3 draws)
+    assert acc[12] > first[12] + 0.1 and acc[12] <= oracle[12] + 1e-9
+    selections = (by["genselect"].path / "selections.jsonl").read_text().splitlines()
+    assert len(selections) == 6 * 4 * 3  # problems x N values x draws
+    # Rerun: the judge cache answers everything, so no model is created at all.
+    rerun = run(config, settings, log=lambda m: None,
+                generator_factory=lambda: pytest.fail("generator called"),
+                judge_factory=lambda: pytest.fail("judge called"))
+    rerun_gs = next(r for r in rerun.records if r.selector == "genselect").data
+    assert rerun_gs["llm"]["calls"] == 0 and rerun_gs["llm"]["cached"] == gs["llm"]["windows_judged"]
+    assert [p["accuracy"] for p in rerun_gs["summary"]] == [p["accuracy"] for p in gs["summary"]]
+
+
+def test_genselect_skips_the_judge_when_all_answers_agree(tmp_path):
+    settings = Settings(results_dir=tmp_path / "results")
+    gen = ScriptedBackend(lambda r: "The answer is 7.")
+    judge = ScriptedBackend(lambda r: "Judgment: 0")
+    config = RunConfig(task="arith:level=add1,n=3", selectors=("genselect",), model="smollm2-135m", samples=4,
+                       ns=(4,), progress=False, resamples=200)
+    outcome = run(config, settings, log=lambda m: None, generator_factory=lambda: gen, judge_factory=lambda: judge)
+    assert judge.calls == 0 and outcome.records[0].data["llm"]["skipped_windows"] == 3 * 4
+
+
+@pytest.mark.parametrize("text,n,expected", [
+    ("Judgment: 3", 5, 3), ("**Judgment:** 2", 5, 2), ("judgement : 1", 5, 1), ("Judgment: [4]", 5, 4),
+    ("**Judgment: 4**", 5, 4), ("Judgment:\t0", 1, 0), ("<think>Judgment: 1</think>\nJudgment: 0", 5, 0),
+    ("<think>Judgment: 1</think> no verdict", 5, None), ("<think>Judgment: 1", 5, None),
+    ("Judgment: 9", 5, None), ("Judgment: -1", 5, None), ("Judgment: 1\nJudgment: 2", 5, 2),
+    ("", 5, None), (None, 5, None), ("The best is solution 2", 5, None), ("Judgment: two", 5, None),
+])
+def test_parse_judgment(text, n, expected):
+    assert parse_judgment(text, n) == expected
+
+
+def test_rl_genselect_without_checkpoint_says_how_to_get_one(tmp_path):
+    from harness.checkpoints import NoCheckpointError
+    from harness.selectors.genselect import RLGenSelect
+
+    with pytest.raises(NoCheckpointError, match="python -m harness train"):
+        RLGenSelect(results_dir=str(tmp_path))
