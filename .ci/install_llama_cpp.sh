@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install llama-cpp-python (with its OpenAI-compatible server extra) into the active Python.
+# Install llama-cpp-python (with its OpenAI-compatible server extra) into the active Python,
+# plus httpx, which the openai backend and its tests (tests/test_openai_backend.py) use.
 #
 # llama-cpp-python ships only an sdist on PyPI, so pip compiles llama.cpp from source:
 # about 8 minutes on 2 cores. The script is idempotent: it does nothing when
-# `import llama_cpp.server` already works.
+# `import llama_cpp.server, httpx` already works.
 #
 # Build: CPU only, GGML_NATIVE=OFF (no -march=native, so the binary does not depend on the exact
 # CPU of the build machine); the x86-64-v3 instruction sets (AVX, AVX2, FMA, F16C) are switched on
@@ -14,7 +15,7 @@ set -euo pipefail
 PY="${PYTHON:-python}"
 VERSION="${LLAMA_CPP_VERSION:-0.3.36}"
 
-if "$PY" -c "import llama_cpp, llama_cpp.server" >/dev/null 2>&1; then
+if "$PY" -c "import llama_cpp, llama_cpp.server, httpx" >/dev/null 2>&1; then
     echo "llama-cpp-python $("$PY" -c 'import llama_cpp; print(llama_cpp.__version__)') already installed"
     exit 0
 fi
@@ -29,12 +30,13 @@ if [[ -z "${CMAKE_ARGS:-}" ]]; then
     fi
 fi
 export CMAKE_ARGS
-export FORCE_CMAKE=1
 jobs="${LLAMA_CPP_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 export MAKEFLAGS="-j${jobs}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${jobs}"
 
 echo "building llama-cpp-python==${VERSION} (CMAKE_ARGS=${CMAKE_ARGS}, ${jobs} jobs); takes minutes" >&2
-# --no-cache-dir: never reuse a wheel compiled on another machine with other CPU flags.
-"$PY" -m pip install --no-cache-dir --quiet "llama-cpp-python[server]==${VERSION}"
-"$PY" -c "import llama_cpp, llama_cpp.server; print('llama-cpp-python', llama_cpp.__version__, 'installed')"
+# pip caches the built wheel, so a fresh venv on the same machine installs it in seconds (the wheel
+# needs AVX2 when it was built with it: pass PIP_NO_CACHE_DIR=1 on a shared cache across CPUs).
+# An already installed llama-cpp-python of this version is kept: no rebuild.
+"$PY" -m pip install --quiet "llama-cpp-python[server]==${VERSION}" "httpx>=0.25"
+"$PY" -c "import llama_cpp, llama_cpp.server, httpx; print('llama-cpp-python', llama_cpp.__version__, 'installed')"

@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-enumerate", type=int, default=5000)
     p.add_argument("--workers", type=int, default=0, help="grading processes (0 = all cores)")
     p.add_argument("--hub-id", help="override the task's hub dataset id (or a local dataset path)")
+    p.add_argument("--limit", type=int, help="only the first K problems of the task")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -142,7 +143,7 @@ def cmd_run(args) -> int:
                        pool=args.pool, ns=parse_ns(args.n) if args.n else None, paper=args.paper,
                        paper_runs=args.paper_runs, draws=args.draws, seed=args.seed, tie_credit=args.tie_credit,
                        max_enumerate=args.max_enumerate, workers=args.workers, hub_id=args.hub_id,
-                       model=args.model, backend=args.backend, samples=args.samples, temperature=args.temperature,
+                       limit=args.limit, model=args.model, backend=args.backend, samples=args.samples, temperature=args.temperature,
                        max_tokens=args.max_tokens, gen_seed=args.gen_seed, judge_model=args.judge_model,
                        judge_backend=args.judge_backend, judge_max_tokens=args.judge_max_tokens,
                        judge_temperature=args.judge_temperature, llm_draws=args.llm_draws, window=args.window,

@@ -41,6 +41,7 @@ class RunConfig(BaseModel):
     max_grader_error_rate: float = Field(0.02, ge=0.0, le=1.0)
     workers: int = Field(0, ge=0)  # grading processes; 0 = all cores
     hub_id: str | None = None
+    limit: int | None = Field(None, ge=1)  # only the first K problems of the task (quick studies)
     progress: bool = True
 
     @model_validator(mode="after")

@@ -72,13 +72,14 @@ def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=No
     """The whole pipeline. The two factories let tests swap in scripted backends."""
     log = log or (lambda message: print(message, file=sys.stderr))
     task = load_task(config.task, settings, hub_id=config.hub_id)
-    problems = task.problems()
+    problems = task.problems()[:config.limit] if config.limit else task.problems()
     store = PoolStore(settings.pools_dir)
     if config.pool is None:
         samples = config.samples or max(config.ns or (8,))
         gen = GenerationConfig(model=config.model, backend=config.backend, n=samples, seed=config.gen_seed,
                                temperature=config.temperature, max_tokens=config.max_tokens)
-        report = generate_pool(task, gen, store, backend_factory=generator_factory, progress=config.progress)
+        report = generate_pool(task, gen, store, problems=problems, backend_factory=generator_factory,
+                               progress=config.progress)
         if report.generated:
             log(f"generated {report.generated} candidates ({report.truncated} truncated) into {report.pool.ref}")
         pool = report.pool
@@ -86,7 +87,8 @@ def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=No
         pool = store.resolve(config.pool, task=task.name)
 
     candidates = pool.candidates()
-    match = pool.match(problems, present=candidates.keys())
+    match = pool.match(problems, present=[pid for pid in candidates if not config.limit or pid in
+                                          {p.id for p in problems}])
     if match.only_in_pool or match.only_in_task or match.changed_statement:
         log(f"pool {pool.ref} vs task {task.name}: {match.describe()}")
     usable = [p for p in problems if p.id in candidates and p.id not in set(match.changed_statement)]

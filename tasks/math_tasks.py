@@ -82,7 +82,13 @@ class MathTask:
     hub_id: str | None = None  # override, e.g. a local mirror of the hub dataset
     kind: str = "math"
     _rows: list[dict[str, Any]] | None = field(default=None, repr=False)
-    source: str = "unloaded"
+    _source: str = field(default="", repr=False)
+
+    @property
+    def source(self) -> str:
+        """Where the problems came from, e.g. 'local:/path/problems.jsonl' or 'hub:Org/name'."""
+        self._load()
+        return self._source
 
     @property
     def name(self) -> str:
@@ -99,7 +105,7 @@ class MathTask:
         data_dir = self.settings.data_dir
         if data_dir is not None and (data_dir / self.spec.local_subdir / "problems.jsonl").is_file() \
                 and self.hub_id is None:
-            rows, self.source = read_local_jsonl(data_dir, self.spec.local_subdir)
+            rows, self._source = read_local_jsonl(data_dir, self.spec.local_subdir)
         else:
             hub_id = self.hub_id or self.spec.hub_id
             if hub_id is None:
@@ -107,12 +113,12 @@ class MathTask:
                 raise TaskDataError(
                     f"task {self.name!r} has no hub dataset and no local file at {where}/problems.jsonl. "
                     "Set --data-dir DIR or HARNESS_DATA_DIR to a folder in the layout of shared/data.")
-            raw, self.source = read_hub(hub_id, self.spec.hub_split, self.spec.hub_config)
+            raw, self._source = read_hub(hub_id, self.spec.hub_split, self.spec.hub_config)
             rows = [self._from_hub(row, i) for i, row in enumerate(raw)]
         for row in rows:
             missing = [key for key in ("id", "problem", "answer") if row.get(key) in (None, "")]
             if missing:
-                raise TaskDataError(f"{self.source}: problem {row.get('id', '?')} lacks {', '.join(missing)}")
+                raise TaskDataError(f"{self._source}: problem {row.get('id', '?')} lacks {', '.join(missing)}")
         self._rows = rows
         return rows
 

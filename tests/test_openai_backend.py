@@ -10,6 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+pytest.importorskip("httpx", reason="the openai backend needs httpx: pip install -e '.[openai]' "
+                                    "(or run .ci/install_llama_cpp.sh, which installs it)")
+
 from harness.backends.base import BackendError, GenRequest, GenResult, SamplingParams
 from harness.backends.openai_backend import OpenAIBackend, _normalise_base_url
 from llama_server import INSTALL_HINT, free_port, llama_cpp_available, llama_server_fixture  # noqa: F401
@@ -236,7 +239,7 @@ def llamacpp():
         pytest.skip(INSTALL_HINT)
     from harness.backends.llamacpp_backend import LlamaCppBackend
 
-    b = LlamaCppBackend("smollm2-135m")
+    b = LlamaCppBackend("smollm2-135m", n_threads=1)  # see llama_server_fixture on threads
     yield b
     b.close()
 

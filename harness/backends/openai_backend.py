@@ -9,6 +9,12 @@ choices from one seed, so per-sample seeds would be lost.
 Seeds: vLLM and llama.cpp's server honour `seed` per request (same seed, same text; llama.cpp
 keeps its low 32 bits, and 0xFFFFFFFF there means "random"). Hosted APIs treat it as best effort.
 
+Sampling: the body carries temperature, top_p, max_tokens, stop, seed and (only when set) top_k.
+Servers add their own defaults for everything else; vLLM's are neutral, llama.cpp's server applies
+top_k 40, min_p 0.05 and repeat_penalty 1.1 unless told otherwise: pass
+`extra_body=LLAMA_CPP_PLAIN_SAMPLING` for plain temperature / top-p sampling (then the server's text
+for a seed equals the in-process llamacpp backend's).
+
 Requests run concurrently (asyncio + httpx, at most `concurrency` in flight); results come back
 in request order. Connection errors, timeouts and HTTP 408/409/429/500/502/503/504 are retried
 with exponential backoff and jitter (honouring Retry-After); any other HTTP error (400, 401,
@@ -29,6 +35,8 @@ from urllib.parse import urlsplit
 from harness.backends.base import BackendError, GenRequest, GenResult
 from harness.progress import progress_bar
 
+# llama.cpp server extras that switch off its non-neutral sampling defaults.
+LLAMA_CPP_PLAIN_SAMPLING = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
 RETRIABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 60.0
 
@@ -69,8 +77,9 @@ class OpenAIBackend:
         """`base_url` defaults to $OPENAI_BASE_URL; `api_key` to $OPENAI_API_KEY, else "EMPTY".
 
         `chat=False` declares a server/model without a chat template: requests must carry a raw
-        prompt. `extra_body` is merged into every request body (e.g. {"min_p": 0.0} or vLLM's
-        {"chat_template_kwargs": {"enable_thinking": True}}).
+        prompt. `extra_body` adds fields to every request body (e.g. LLAMA_CPP_PLAIN_SAMPLING or
+        vLLM's {"chat_template_kwargs": {"enable_thinking": True}}); the request's own sampling
+        fields override it, top_k included when the request sets it.
         """
         try:
             import httpx  # noqa: F401
@@ -142,8 +151,9 @@ class OpenAIBackend:
 
     def _body(self, request: GenRequest) -> tuple[str, dict[str, Any]]:
         p = request.params
-        body: dict[str, Any] = {"model": self.model, "temperature": p.temperature, "top_p": p.top_p,
-                                "max_tokens": p.max_tokens, "n": 1, "seed": int(request.seed), "stream": False}
+        body: dict[str, Any] = dict(self.extra_body)  # extras first: the request's own fields win
+        body.update({"model": self.model, "temperature": p.temperature, "top_p": p.top_p,
+                     "max_tokens": p.max_tokens, "n": 1, "seed": int(request.seed), "stream": False})
         if p.stop:
             body["stop"] = list(p.stop)
         if p.top_k is not None:
@@ -154,7 +164,6 @@ class OpenAIBackend:
         else:
             body["prompt"] = request.prompt
             path = "/completions"
-        body.update(self.extra_body)
         return path, body
 
     async def _generate_all(self, requests: list[GenRequest], progress: bool) -> list[GenResult]:

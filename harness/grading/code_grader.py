@@ -141,7 +141,11 @@ class CodeGrader:
         def make(inp: str, expected: str | None) -> Run:
             always = inp in behaviour
             if functional:
-                spec = json.dumps({"func_name": tests["func_name"], "input": inp}) + "\n"
+                try:  # one JSON argument per line (LCB), passed on as a Python literal
+                    args = [json.loads(line) for line in inp.split("\n") if line.strip()]
+                except json.JSONDecodeError:
+                    args = ["__unparseable_input__"]
+                spec = repr({"func_name": tests["func_name"], "args": args}) + "\n"
                 return Run(argv=("runner.py",), stdin=spec.encode(), channel=True, always=always,
                            expect=None if expected is None else ("json", expected))
             return Run(argv=("prog.py",), stdin=inp.encode(), always=always,
@@ -155,8 +159,8 @@ class CodeGrader:
 
     def _humaneval_job(self, code: str, tests: Mapping[str, Any]) -> Job:
         entry = tests["entry_point"]
-        spec = json.dumps({"entry_point": entry, "behaviour": list(tests.get("behaviour_calls") or ()),
-                           "call_timeout": 1.0}) + "\n"
+        spec = repr({"entry_point": entry, "behaviour": list(tests.get("behaviour_calls") or ()),
+                     "call_timeout": 1.0}) + "\n"
         program = code + "\n" + tests["test"] + f"\ncheck({entry})\n"
         run = Run(argv=("runner.py",), stdin=spec.encode(), channel=True, expect=("marker",), always=True)
         return Job(files={"solution.py": code, "test.py": tests["test"], "runner.py": HUMANEVAL_RUNNER},

@@ -9,7 +9,7 @@ killed afterwards, its outputs read from files capped by RLIMIT_FSIZE.
 
 from __future__ import annotations
 
-import json
+import ast
 import os
 import secrets
 import select
@@ -197,10 +197,12 @@ class Worker:
             raw = _read(fds["channel"], 0, _CHANNEL_MAX)
             for line in raw.decode("utf-8", "replace").split("\n"):
                 if line.startswith(nonce):
-                    try:
-                        records.append(json.loads(line[len(nonce):]))
-                    except ValueError:
-                        pass
+                    try:  # written by sandboxed code: parse as plain literals only
+                        record = ast.literal_eval(line[len(nonce):])
+                    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                        continue
+                    if isinstance(record, dict):
+                        records.append(record)
         if "[sandbox] setup failed" in stderr_tail:
             return RunResult(status="error", returncode=returncode, wall_s=wall, stderr_tail=stderr_tail,
                              detail=stderr_tail.strip().splitlines()[-1])
