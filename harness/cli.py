@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output PNG (default results/plots/compare_<task>.png)")
     p.add_argument("--quiet", action="store_true")
 
+    p = sub.add_parser("train", help="DAPO-train a GenSelect selector from graded pools (the trainers package)")
+    _common(p)
+    p.add_argument("--config", required=True, help="trainers/configs/<name>.yaml")
+    p.add_argument("--eval-on", help="after training, evaluate rl-genselect with the new checkpoint on this task")
+    p.add_argument("--eval-args", default="", help="extra run flags for --eval-on, e.g. '--model smollm2-135m --n 1,4'")
+
     p = sub.add_parser("generate", help="sample candidates into a pool (resumable; generates only what is missing)")
     _common(p)
     p.add_argument("--task", required=True)
@@ -187,6 +193,23 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    import shlex
+
+    from trainers.train import main as train_main
+
+    settings = _settings(args)
+    entry = train_main(args.config, results_dir=str(settings.results_dir))
+    print(f"registered checkpoint {entry['name']} at {entry['path']}")
+    if args.eval_on:
+        run_args = ["run", "--task", args.eval_on, "--selector", "rl-genselect", "--judge-model", entry["name"],
+                    "--results-dir", str(settings.results_dir), *shlex.split(args.eval_args)]
+        if args.data_dir:
+            run_args += ["--data-dir", args.data_dir]
+        return main(run_args)
+    return 0
+
+
 def cmd_generate(args) -> int:
     from harness.generate import GenerationConfig, generate_pool
     from harness.plugins import load_task
@@ -243,7 +266,7 @@ def cmd_plot(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "generate": cmd_generate, "compare": cmd_compare, "pool": cmd_pool, "leaderboard": cmd_leaderboard, "plot": cmd_plot}
+COMMANDS = {"list": cmd_list, "run": cmd_run, "generate": cmd_generate, "compare": cmd_compare, "train": cmd_train, "pool": cmd_pool, "leaderboard": cmd_leaderboard, "plot": cmd_plot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
