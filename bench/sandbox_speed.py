@@ -1,6 +1,6 @@
 """Sandbox throughput vs a bare subprocess.run of the same programs (same inputs, same workers).
 
-    python bench/sandbox_speed.py [--programs 300] [--workers 2] [--repeat 3]
+    python bench/sandbox_speed.py [--programs 300] [--workers N] [--repeat 5]
 
 Programs: short stdin programs (read a line, compute a little, print), each with its own input.
 "bare" = subprocess.run([python, "-S",
@@ -79,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--programs", type=int, default=300)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", default=str(Path(__file__).parent / "out" / "sandbox_speed.json"))
     args = parser.parse_args()
     items = make_inputs(args.programs)

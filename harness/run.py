@@ -132,8 +132,11 @@ def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=No
         extras[selector.name] = (selections, stats.to_json())
         log(f"{selector.name}: {stats.calls} judge calls, {stats.cached} cached, "
             f"{stats.fallbacks}/{stats.windows_judged} parse failures (random fallback)")
+    # Code graders report which sandbox isolation was in force (None if nothing ran this time).
+    isolation = getattr(grader, "last_isolation", None)
     records = [_write_record(settings, config, task, pool, match, grading, selector, results[selector.name],
-                             usable, env, extras.get(selector.name)) for selector in selectors]
+                             usable, {**env, "sandbox": isolation} if isolation else env, extras.get(selector.name))
+               for selector in selectors]
     from harness.leaderboard import refresh_leaderboard
 
     refresh_leaderboard(settings)

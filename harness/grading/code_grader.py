@@ -33,7 +33,7 @@ from typing import Any, Mapping, Sequence
 from harness.grading.code_extract import EXTRACT_VERSION, extract, prompt_imports
 from harness.progress import progress_bar
 from harness.sandbox import compare
-from harness.sandbox.executor import Executor, Job, JobResult, Limits, Run
+from harness.sandbox.executor import Executor, Job, JobResult, Limits, Run, SandboxError
 from harness.sandbox.runners import FUNCTIONAL_RUNNER, HUMANEVAL_RUNNER, with_prelude
 from harness.types import Candidate, Grade, Problem, Reference
 
@@ -67,7 +67,8 @@ class CodeGrader:
 
     @property
     def version(self) -> str:
-        return f"{GRADER_VERSION}.x{EXTRACT_VERSION}-t{self.timeout_s:g}"
+        memory = f"-m{self.memory_mb}" if self.memory_mb != 2048 else ""
+        return f"{GRADER_VERSION}.x{EXTRACT_VERSION}-t{self.timeout_s:g}{memory}"
 
     def isolation(self) -> dict:
         """The sandbox isolation in force on this host (from the last grading, else probed)."""
@@ -99,16 +100,20 @@ class CodeGrader:
         with progress_bar(total=total, desc="grading code", unit="prog", enabled=progress) as bar:
             bar.update(total - len(todo))
             if todo:
-                with self._executor(workers or os.cpu_count() or 1) as ex:
-                    self.last_isolation = ex.isolation()
-                    if self.last_isolation.get("warnings") and progress:
-                        print("sandbox: " + "; ".join(self.last_isolation["warnings"]), file=sys.stderr)
-                    for i, result in ex.map([p.job for p in todo]):
-                        plan = todo[i]
-                        plan.outcome = _outcome(plan.ref, result)
-                        if plan.outcome["verdict"] != "error":
-                            cache.put(plan.key, plan.outcome)
-                        bar.update(1)
+                try:
+                    with self._executor(workers or os.cpu_count() or 1) as ex:
+                        self.last_isolation = ex.isolation()
+                        if self.last_isolation.get("warnings") and progress:
+                            print("sandbox: " + "; ".join(self.last_isolation["warnings"]), file=sys.stderr)
+                        for i, result in ex.map([p.job for p in todo]):
+                            plan = todo[i]
+                            plan.outcome = _outcome(plan.ref, result)
+                            if plan.outcome["verdict"] != "error":
+                                cache.put(plan.key, plan.outcome)
+                            bar.update(1)
+                except SandboxError as exc:  # strict isolation unavailable: every program is a grader error
+                    for plan in todo:
+                        plan.outcome = plan.outcome or {"verdict": "error", "detail": str(exc), "signature": None}
         cache.close()
         return {pid: _grades(pid, ps) for pid, ps in plans.items()}
 

@@ -155,6 +155,7 @@ def create_slots(tag: str, count: int, pids_max: int, memory_bytes: int) -> tupl
     for ctrl in CONTROLLERS:
         if ctrl not in bases:
             warnings.append(f"cgroup controller {ctrl!r} is not mounted for this process")
+    _remove_stale(bases)
     slots: list[Slot] = []
     for index in range(count):
         dirs: dict[str, tuple[str, int]] = {}
@@ -177,6 +178,19 @@ def create_slots(tag: str, count: int, pids_max: int, memory_bytes: int) -> tupl
             return [], warnings
         slots.append(Slot(dirs))
     return slots, warnings
+
+
+def _remove_stale(bases: dict[str, tuple[str, int]]) -> None:
+    """Slots left behind by an executor whose process is gone: kill what is left, remove them."""
+    for base, version in set(bases.values()):
+        try:
+            names = [n for n in os.listdir(base) if n.startswith("harness-sbx-")]
+        except OSError:
+            continue
+        for name in names:
+            owner = name[len("harness-sbx-"):].split("-", 1)[0]
+            if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+                Slot({"stale": (os.path.join(base, name), version)}).remove()
 
 
 def _configure(ctrl: str, directory: str, version: int, pids_max: int, memory_bytes: int) -> None:

@@ -25,77 +25,17 @@ import subprocess
 import sys
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Sequence
 
 from harness.sandbox import cgroups, isolation as iso
+from harness.sandbox.spec import Job, JobResult, Limits, Run, RunResult, SandboxError
+
+__all__ = ["Executor", "Job", "JobResult", "Limits", "Run", "RunResult", "SandboxError"]
 
 _INSTANCE = itertools.count()
 _UID_BASE = 100_000  # slot uids live above every regular account
-
-
-class SandboxError(RuntimeError):
-    """The sandbox could not be started (or was asked for isolation the host cannot give)."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    timeout_s: float = 6.0  # per run (per test)
-    backstop_s: float = 120.0  # cap on the total time of one job
-    memory_mb: int = 2048  # RLIMIT_AS per process and the memory cgroup of the slot
-    max_procs: int = 64  # RLIMIT_NPROC (per slot uid) and pids.max (per slot cgroup)
-    max_output_bytes: int = 32 << 20  # RLIMIT_FSIZE: stdout, stderr and any file written
-    max_open_files: int = 256
-    tmp_mb: int = 256  # the private /tmp
-
-
-@dataclass(frozen=True)
-class Run:
-    """One process: `python -S <argv...>` in the sandbox with `stdin` as its standard input.
-
-    expect: None (behaviour only), ("stdout", expected_text), ("json", expected_json_text) or
-    ("marker",) (a runner's {"check": "pass"} record). channel: prepend a line
-    "<nonce> <fd>" to stdin and collect the runner's nonce-tagged JSON records from that fd.
-    """
-
-    argv: tuple[str, ...]
-    stdin: bytes = b""
-    expect: tuple | None = None
-    timeout_s: float | None = None
-    always: bool = False
-    channel: bool = False
-
-
-@dataclass(frozen=True)
-class Job:
-    files: Mapping[str, str]  # written into the program's private /tmp (its working directory)
-    runs: tuple[Run, ...]
-    compile: tuple[tuple[str, str], ...] = ()  # (label, source) pairs compiled before any run
-    stop_on_failure: bool = True
-    stop_after_timeout: bool = True  # a run that timed out skips every later run, `always` or not
-    backstop_s: float | None = None
-
-
-@dataclass(frozen=True)
-class RunResult:
-    status: str  # ok | failed | timeout | memory | output_limit | skipped | error
-    returncode: int | None = None
-    passed: bool | None = None
-    wall_s: float = 0.0
-    stdout_digest: str | None = None  # normalised stdout (compare.stdout_digest)
-    stdout_head: str = ""
-    stderr_tail: str = ""
-    records: tuple = ()  # the runner's channel records (parsed JSON)
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class JobResult:
-    runs: tuple[RunResult, ...] = ()
-    compile_error: str | None = None
-    error: str | None = None  # the sandbox failed: a grader error, not a verdict
-    wall_s: float = 0.0
 
 
 @dataclass
@@ -268,12 +208,15 @@ class Executor:
                      else "unchanged"),
             "network_namespace": bool(first.get("netns")) or userns,
             "mount_namespace": bool(first.get("mountns")),
-            "private_tmp": bool(first.get("mountns")) or userns,
+            "private_tmp": first.get("private_workdir") in ("box", "mount-namespace"),
+            "workdir": first.get("private_workdir"),  # box | mount-namespace | host-tempdir
             "readonly_root": bool(first.get("readonly_root")),
+            "nosuid_mounts": bool(first.get("readonly_root")),
             "hidden_dirs": first.get("hidden", []),
             "cgroups": {**cg, "version": versions[0] if versions else None},
             "env": "scrubbed: " + ",".join(sorted(iso.SAFE_ENV)),
-            "no_new_privs": True,
+            "spawn": first.get("spawn"),  # launcher (rlimits set before program code) | preexec
+            "no_new_privs": first.get("spawn") == "preexec",  # the launcher path relies on nosuid mounts
             "start_error": self._start_error,
             "warnings": warnings,
         }
@@ -383,6 +326,3 @@ def _dumps(obj: Any) -> bytes:
 
     return bytes(ForkingPickler.dumps(obj))
 
-
-def with_limits(limits: Limits, **changes: Any) -> Limits:
-    return replace(limits, **changes)

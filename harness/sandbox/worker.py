@@ -2,9 +2,9 @@
 
 Receives its slot configuration, sets up its namespaces once (isolation.setup_worker), reports
 ready, then executes jobs one at a time: every run is a fresh process (Popen + launcher or
-pre-exec step, see isolation.py),
-waited on through a pidfd with the run's timeout, its whole process group and slot cgroup
-killed afterwards, its outputs read from files capped by RLIMIT_FSIZE.
+pre-exec step, see isolation.py), waited on through a pidfd with the run's timeout; its whole
+process group and every process left in the slot are killed afterwards, and its outputs are
+read from files capped by RLIMIT_FSIZE.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 
 from harness.sandbox import compare, isolation as iso, linux
 from harness.sandbox.cgroups import Slot
-from harness.sandbox.executor import Job, JobResult, Limits, Run, RunResult
+from harness.sandbox.spec import Job, JobResult, Limits, Run, RunResult
 
 _HEAD = 2048
 _CHANNEL_MAX = 8 << 20
@@ -171,6 +171,14 @@ class Worker:
         self._reap()
         return timed_out
 
+    def shutdown(self) -> None:
+        """Kill every program of this slot and exit (end of work, or the parent is gone)."""
+        if self.slot is not None:
+            self.slot.kill_all(exclude=self.me)
+        elif self.uid is not None:
+            iso.kill_uid(self.uid)
+        os._exit(0)
+
     def _reap(self, limit: float = 2.0) -> None:
         """Reap the zombies of killed descendants (this worker is their subreaper), so that
         none is left behind and the slot's pids count drops back to zero."""
@@ -292,6 +300,12 @@ def main() -> None:
             conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         finally:
             return
+    # If the parent dies, SIGTERM (the parent-death signal set below) takes every program of
+    # this slot down with the worker; a plain SIGKILL of the worker is swept by the parent.
+    signal.signal(signal.SIGTERM, lambda signum, frame: worker.shutdown())
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:
+        worker.shutdown()
     conn.send(("ready", worker.report))
     while True:
         try:
@@ -306,6 +320,7 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - a worker bug is a grader error, never a verdict
             result = JobResult(error=f"sandbox worker error: {type(exc).__name__}: {exc}")
         conn.send((index, result))
+    worker.shutdown()
 
 
 if __name__ == "__main__":
