@@ -14,7 +14,7 @@ pytest.importorskip("httpx", reason="the openai backend needs httpx: pip install
                                     "(or run .ci/install_llama_cpp.sh, which installs it)")
 
 from harness.backends.base import BackendError, GenRequest, GenResult, SamplingParams
-from harness.backends.openai_backend import OpenAIBackend, _normalise_base_url
+from harness.backends.openai_backend import LLAMA_CPP_PLAIN_SAMPLING, OpenAIBackend, _normalise_base_url
 from llama_server import INSTALL_HINT, free_port, llama_cpp_available, llama_server_fixture  # noqa: F401
 
 QUESTION = (("user", "What is 3 + 4? Answer with a number."),)
@@ -269,3 +269,14 @@ def test_llamacpp_registry_and_errors(llamacpp):
         LlamaCppBackend("/no/such/file.gguf")
     with pytest.raises(BackendError, match="context"):
         llamacpp.generate([chat(1, content="word " * 3000)], progress=False)
+
+
+def test_server_and_in_process_llamacpp_agree_per_seed(server, llamacpp):
+    """Same llama.cpp, same GGUF, same seed and plain sampling: the same text over HTTP and in process."""
+    requests = [chat(s, SamplingParams(temperature=1.0, top_p=0.95, max_tokens=12)) for s in (31, 32, 33)]
+    requests.append(GenRequest(seed=34, params=SamplingParams(temperature=0.8, top_p=0.95, top_k=20, max_tokens=12),
+                               prompt="Once upon a time"))
+    remote = OpenAIBackend("smollm2-135m", server, extra_body=LLAMA_CPP_PLAIN_SAMPLING).generate(requests, progress=False)
+    local = llamacpp.generate(requests, progress=False)
+    assert [r.text for r in remote] == [r.text for r in local]
+    assert [r.completion_tokens for r in remote] == [r.completion_tokens for r in local]
