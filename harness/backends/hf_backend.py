@@ -18,7 +18,15 @@ from harness.progress import progress_bar
 
 
 class _PerRowSampler:
-    """LogitsProcessor: temperature / top-k / top-p, then one seeded draw per row."""
+    """LogitsProcessor: temperature -> top-k -> top-p (HF's order), then one seeded draw per row.
+
+    The nucleus is found among the `CANDIDATES` most likely tokens (a top-k, not a sort of the
+    whole vocabulary, which cost more than the model's attention here); a row whose top
+    CANDIDATES tokens hold less than top_p of the mass falls back to the full sort, so the kept
+    set is always exactly the nucleus.
+    """
+
+    CANDIDATES = 256
 
     def __init__(self, generators, params: SamplingParams) -> None:
         self.generators = generators
@@ -32,18 +40,25 @@ class _PerRowSampler:
             choice = scores.argmax(dim=-1)
         else:
             logits = scores.float() / p.temperature
-            if p.top_k:
-                kth = torch.topk(logits, min(p.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            probs = torch.softmax(logits, dim=-1)
-            if p.top_p < 1.0:
-                sorted_probs, order = probs.sort(dim=-1, descending=True)
-                # Keep the smallest prefix whose mass reaches top_p (always at least one token).
-                drop = sorted_probs.cumsum(dim=-1) - sorted_probs > p.top_p
-                sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-                probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-            choice = torch.stack([torch.multinomial(probs[i], 1, generator=g)[0]
-                                  for i, g in enumerate(self.generators)])
+            vocab = logits.shape[-1]
+            k = min(p.top_k, vocab) if p.top_k else min(self.CANDIDATES, vocab)
+            values, index = torch.topk(logits, k, dim=-1)  # sorted, most likely first
+            if p.top_k:  # top-k renormalises over its k tokens before top-p
+                probs = torch.softmax(values, dim=-1)
+            else:  # exact probabilities under the full softmax
+                probs = torch.exp(values - torch.logsumexp(logits, dim=-1, keepdim=True))
+            choice = torch.empty(scores.shape[0], dtype=torch.long, device=scores.device)
+            for row, generator in enumerate(self.generators):
+                row_probs, row_index = probs[row], index[row]
+                if p.top_p < 1.0 and not p.top_k and float(row_probs.sum()) < p.top_p:
+                    row_probs, row_index = torch.softmax(logits[row], dim=-1).sort(descending=True)
+                elif p.top_p >= 1.0 and not p.top_k:
+                    row_probs, row_index = torch.softmax(logits[row], dim=-1), torch.arange(vocab, device=scores.device)
+                if p.top_p < 1.0:
+                    # Keep the smallest prefix whose mass reaches top_p (always at least one token).
+                    drop = row_probs.cumsum(dim=-1) - row_probs > p.top_p
+                    row_probs = row_probs.masked_fill(drop, 0.0)
+                choice[row] = row_index[torch.multinomial(row_probs, 1, generator=generator)[0]]
         out = torch.full_like(scores, float("-inf"))
         out[torch.arange(scores.shape[0]), choice] = 0.0
         return out
