@@ -68,7 +68,8 @@ class HFBackend:
     name = "hf"
 
     def __init__(self, model: str = "smollm2-135m", *, device: str | None = None, dtype: str = "float32",
-                 batch_size: int = 8, chat: bool | None = None, chat_template_kwargs: dict | None = None) -> None:
+                 batch_size: int = 8, chat: bool | None = None, chat_template_kwargs: dict | None = None,
+                 threads: int | None = None) -> None:
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -82,6 +83,13 @@ class HFBackend:
         self.batch_size = batch_size
         self.chat_template_kwargs = chat_template_kwargs or {}
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cpu":
+            # torch's default (one thread per core) collapses when anything else runs: on 2 cores
+            # with a second busy process, 2 threads decoded at ~2 tok/s and 1 thread at ~20-40.
+            # Half the cores keeps most of the idle speed and none of the collapse.
+            import os
+
+            torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) // 2))
         path = materialize(model)
         self.tokenizer = AutoTokenizer.from_pretrained(path, revision=None)
         self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so new tokens line up
