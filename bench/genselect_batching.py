@@ -23,7 +23,7 @@ from tasks.arith import arith
 
 def prompts(count: int) -> list[str]:
     selector = GenSelect(judge_model="smollm2-135m")
-    task = arith(None, f"level=mul1,n={count}")
+    task = arith(None, f"level=mul1,n={count},split=train")
     out = []
     for problem, ref in zip(task.problems(), task.references().values()):
         truth = int(ref.answer)

@@ -63,7 +63,7 @@ def plot_scaling(settings: Settings, task: str, pool: str | None = None, out: Pa
     ax.set_title(f"{task}: accuracy vs N, generator {any_row['generator']}, N = {all_ns[0]}..{all_ns[-1]}\n"
                  f"{any_row['problems']} problems, 95% bootstrap CI over problems", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best", framealpha=0.8)
     fig.tight_layout()
     out = out or settings.plots_dir / f"scaling_{slugify(task)}_{slugify(any_row['generator'])}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
