@@ -1,15 +1,15 @@
 """Miniature reproduction of the paper's claim on CPU: DAPO-trained selection beats prompting.
 
-    python bench/miniature_dapo.py                  # full: cpu-miniature, 40 DAPO steps
+    python bench/miniature_dapo.py                  # full: cpu-miniature, 60 DAPO steps
     python bench/miniature_dapo.py --tiny           # end-to-end plumbing check (not a result)
     python bench/miniature_dapo.py --checkpoint results/checkpoints/<name>   # evaluate only
 
 Wall time on 2 CPU cores (fp32): --tiny took 11.6 min on a machine shared with another job
 (16 train problems, 1 DAPO step, 8 test problems). The full run is ~1,250 candidates of 24
-tokens for the pools (~20 min), 40 DAPO steps of 2 prompts x 8 rollouts x 32 tokens with up to
-3 generation rounds (~60-90 s a step, ~60 min) and 2 judges x 4 samples on ~60 held-out tasks
-(~10 min): about 90 minutes on idle cores, 2-3x that when the cores are shared. Pools, grades
-and the selection data are cached under --results-dir, so a rerun only retrains and re-judges.
+tokens for the pools (~15-20 min), 60 DAPO steps of 2 prompts x 8 rollouts x 32 tokens with up
+to 3 generation rounds (measured 45-55 s a step: ~50 min) and 2 judges x 4 samples on ~60
+held-out tasks (~10 min): about 80 minutes, up to 2x that when the cores are shared. Pools,
+grades and the selection data are cached under --results-dir, so a rerun only retrains and re-judges.
 
 1. Pools of the embedded SmolLM2-135M on arith TRAIN problems (harness.generate), graded.
 2. Selection tasks with the paper's filters; DAPO training with trainers/configs/cpu-miniature.yaml

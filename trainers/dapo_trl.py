@@ -1,0 +1,474 @@
+"""DAPO on one machine: TRL's GRPOTrainer with the DAPO loss, plus dynamic sampling.
+
+What comes from TRL's own options (GRPOConfig): loss_type="dapo" (token-level loss normalised
+by the number of active tokens in the whole generation batch), epsilon=0.2 / epsilon_high=0.28
+(clip-higher), beta=0.0 (no KL term, no reference model), mask_truncated_completions (overlong
+filtering), num_generations, steps_per_generation, use_vllm / vllm_mode, bf16, use_cpu.
+
+What TRL lacks and `DAPOTrainer` adds: dynamic sampling. GRPOTrainer builds each generation
+batch in `_generate_and_score_completions` (generate, score with the reward functions, compute
+group advantages); `_prepare_inputs` then splits it into `steps_per_generation` micro-batches.
+`DAPOTrainer` overrides that method: it runs the stock method once per round, keeps the groups
+whose rewards are not all equal (all-0 and all-1 groups carry no advantage), refills from
+freshly drawn prompts of the training set, and repeats until the batch holds as many groups as
+a normal step (or `max_num_gen_batches` rounds were spent; the shortfall is then padded with
+dropped groups whose loss mask is zeroed, so they change nothing). The merged batch gets its
+token count (`num_items_in_batch`, the DAPO normaliser) recomputed from the kept rows.
+Dropped / kept / padded groups and rounds are logged as `dynamic_sampling/*` metrics and kept in
+`trainer.sampling_history` for the training curves.
+
+The pure batch logic (`group_keep_mask`, `select_rows`, `merge_batches`, `fill_batch`) has no
+TRL dependency and is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+# -- pure batch logic -------------------------------------------------------------------------
+
+_LEFT_PADDED = ("prompt_ids", "prompt_mask")
+_MULTIMODAL = ("pixel_values", "image_grid_thw", "pixel_attention_mask", "spatial_shapes", "image_sizes",
+               "token_type_ids", "mm_token_type_ids", "image_position_ids", "num_images", "num_tiles")
+
+
+def group_keep_mask(rewards, group_size: int, tol: float = 1e-6) -> list[bool]:
+    """One flag per consecutive group of `group_size` rewards: True when the rewards differ
+    (max - min > tol among the non-NaN ones). All-equal groups (all 0, all 1, ...) and groups
+    with fewer than two scorable completions are dropped."""
+    values = [float(x) for x in (rewards.tolist() if hasattr(rewards, "tolist") else rewards)]
+    if group_size < 1 or len(values) % group_size:
+        raise ValueError(f"{len(values)} rewards do not split into groups of {group_size}")
+    keep = []
+    for start in range(0, len(values), group_size):
+        finite = [v for v in values[start:start + group_size] if not math.isnan(v)]
+        keep.append(len(finite) >= 2 and max(finite) - min(finite) > tol)
+    return keep
+
+
+def batch_rows(batch: Mapping[str, Any]) -> int:
+    for key in ("completion_ids", "advantages", "prompt_ids"):
+        if key in batch and batch[key] is not None:
+            return len(batch[key])
+    raise ValueError("cannot tell the number of rows of this batch")
+
+
+def select_rows(batch: Mapping[str, Any], rows: Sequence[int]) -> dict[str, Any]:
+    """The same batch restricted to `rows` (tensors and lists indexed, scalars kept)."""
+    import torch
+
+    index = torch.as_tensor(list(rows), dtype=torch.long)
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if value is None:
+            out[key] = None
+        elif isinstance(value, torch.Tensor):
+            out[key] = value if value.ndim == 0 else value.index_select(0, index.to(value.device))
+        elif isinstance(value, list):
+            out[key] = [value[i] for i in rows]
+        else:
+            out[key] = value
+    return out
+
+
+def _pad_value(key: str, pad_token_id: int) -> float:
+    if key.endswith("_ids"):
+        return pad_token_id
+    if key in ("importance_sampling_ratio", "tool_mask"):
+        return 1
+    return 0
+
+
+def merge_batches(parts: Sequence[Mapping[str, Any]], pad_token_id: int) -> dict[str, Any]:
+    """Concatenate batches row-wise; 2-D tensors are padded to the widest part (prompts on the
+    left, completions and per-token values on the right, as GRPOTrainer pads them)."""
+    import torch
+
+    parts = [p for p in parts if batch_rows(p) > 0] or list(parts[:1])
+    if len(parts) == 1:
+        return dict(parts[0])
+    keys = list(parts[0])
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [p.get(key) for p in parts]
+        if key in _MULTIMODAL and any(v is not None for v in values):
+            raise NotImplementedError(f"dynamic sampling does not merge multimodal field {key!r}")
+        if all(v is None for v in values):
+            out[key] = None
+        elif any(v is None for v in values):
+            raise ValueError(f"field {key!r} is present in some generation rounds and not others")
+        elif isinstance(values[0], list):
+            out[key] = [x for v in values for x in v]
+        elif isinstance(values[0], torch.Tensor) and values[0].ndim == 0:
+            out[key] = sum(values[1:], values[0])  # recomputed by the caller where it matters
+        elif isinstance(values[0], torch.Tensor) and values[0].ndim == 1:
+            out[key] = torch.cat(values, dim=0)
+        elif isinstance(values[0], torch.Tensor) and values[0].ndim == 2:
+            width = max(v.shape[1] for v in values)
+            fill = _pad_value(key, pad_token_id)
+            padded = []
+            for v in values:
+                extra = width - v.shape[1]
+                if extra:
+                    pad = torch.full((v.shape[0], extra), fill, dtype=v.dtype, device=v.device)
+                    v = torch.cat([pad, v] if key in _LEFT_PADDED else [v, pad], dim=1)
+                padded.append(v)
+            out[key] = torch.cat(padded, dim=0)
+        elif isinstance(values[0], torch.Tensor):
+            out[key] = torch.cat(values, dim=0)
+        else:
+            out[key] = values[0]
+    return out
+
+
+@dataclass
+class SamplingReport:
+    rounds: int = 0
+    groups_seen: int = 0
+    groups_dropped: int = 0
+    groups_kept: int = 0  # kept groups that went into the batch
+    groups_padded: int = 0  # shortfall filled with masked dropped groups
+    surplus_groups: int = 0  # kept groups beyond the target (discarded)
+    rewards: list[float] = field(default_factory=list)  # every scored completion, before filtering
+
+    def to_json(self) -> dict[str, Any]:
+        finite = [r for r in self.rewards if not math.isnan(r)]
+        return {"rounds": self.rounds, "groups_seen": self.groups_seen, "groups_dropped": self.groups_dropped,
+                "groups_kept": self.groups_kept, "groups_padded": self.groups_padded,
+                "surplus_groups": self.surplus_groups,
+                "reward_mean_all": sum(finite) / len(finite) if finite else float("nan")}
+
+
+class ShortfallError(RuntimeError):
+    """Dynamic sampling spent its rounds without filling the batch (on_shortfall="error")."""
+
+
+def fill_batch(round_fn: Callable[[int], tuple[Mapping[str, Any], Any]], *, target_groups: int, group_size: int,
+               max_rounds: int, pad_token_id: int, on_shortfall: str = "pad",
+               min_across_processes: Callable[[int], int] | None = None) -> tuple[dict[str, Any], SamplingReport]:
+    """Generate rounds with `round_fn(r) -> (batch, rewards)` until `target_groups` groups with
+    differing rewards are collected; return the merged batch of exactly target_groups groups.
+
+    max_rounds <= 0 means no limit (verl's convention for max_num_gen_batches). With several
+    processes, `min_across_processes` makes every process stop at the same round.
+    """
+    import torch
+
+    report = SamplingReport()
+    kept: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
+    have = 0
+    while True:
+        batch, rewards = round_fn(report.rounds)
+        report.rounds += 1
+        rewards_list = [float(x) for x in (rewards.tolist() if hasattr(rewards, "tolist") else rewards)]
+        report.rewards.extend(rewards_list)
+        keep = group_keep_mask(rewards_list, group_size)
+        report.groups_seen += len(keep)
+        report.groups_dropped += keep.count(False)
+        keep_rows = [g * group_size + j for g, k in enumerate(keep) if k for j in range(group_size)]
+        drop_rows = [g * group_size + j for g, k in enumerate(keep) if not k for j in range(group_size)]
+        if keep_rows:
+            kept.append(select_rows(batch, keep_rows))
+        if drop_rows and have + sum(keep) < target_groups:
+            dropped.append(select_rows(batch, drop_rows))  # only kept while a shortfall is possible
+        have += sum(keep)
+        enough = have if min_across_processes is None else min_across_processes(have)
+        if enough >= target_groups:
+            break
+        if max_rounds > 0 and report.rounds >= max_rounds:
+            break
+    if have < target_groups:
+        missing = target_groups - have
+        if on_shortfall == "error":
+            raise ShortfallError(f"dynamic sampling kept {have} of {target_groups} groups after {report.rounds} "
+                                 "rounds (max_num_gen_batches): the data is too easy or too hard for this model")
+        pads = merge_batches(dropped, pad_token_id) if dropped else None
+        if pads is None or batch_rows(pads) < missing * group_size:
+            raise ShortfallError("dynamic sampling could not pad its shortfall (not enough dropped groups)")
+        pads = select_rows(pads, range(missing * group_size))
+        pads["completion_mask"] = torch.zeros_like(pads["completion_mask"])  # no loss, no tokens
+        if "advantages" in pads and pads["advantages"] is not None:
+            pads["advantages"] = torch.zeros_like(pads["advantages"])
+        kept.append(pads)
+        report.groups_padded = missing
+    merged = merge_batches(kept, pad_token_id)
+    report.surplus_groups = max(0, have - target_groups)
+    report.groups_kept = min(have, target_groups)
+    merged = select_rows(merged, range(target_groups * group_size))
+    return merged, report
+
+
+# -- the TRL trainer ---------------------------------------------------------------------------
+
+def _trainer_class():
+    """DAPOTrainer, built on first use so that importing this module does not import TRL."""
+    if "DAPOTrainer" in globals():
+        return globals()["DAPOTrainer"]
+    import numpy as np
+    import torch
+    from trl import GRPOTrainer
+
+    class _DAPOTrainer(GRPOTrainer):
+        """GRPOTrainer + dynamic sampling (see the module docstring)."""
+
+        def __init__(self, *args: Any, dynamic_sampling: bool = True, max_num_gen_batches: int = 10,
+                     on_shortfall: str = "pad", filter_metric: str = "acc", **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if filter_metric not in ("acc", "reward"):
+                raise ValueError(f"dynamic_sampling.metric must be 'acc' or 'reward', got {filter_metric!r}")
+            if on_shortfall not in ("pad", "error"):
+                raise ValueError(f"dynamic_sampling.on_shortfall must be 'pad' or 'error', got {on_shortfall!r}")
+            self.dynamic_sampling = dynamic_sampling
+            self.max_num_gen_batches = max_num_gen_batches
+            self.on_shortfall = on_shortfall
+            self.filter_metric = filter_metric
+            self.sampling_history: list[dict[str, Any]] = []
+            self._last_rewards_per_func = None
+            local = self.args.per_device_train_batch_size * self.args.steps_per_generation
+            if dynamic_sampling and local % self.num_generations:
+                raise ValueError(
+                    f"dynamic sampling keeps whole groups per process: per_device_train_batch_size x "
+                    f"steps_per_generation ({local}) must be a multiple of num_generations ({self.num_generations})")
+
+        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+            rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            self._last_rewards_per_func = rewards  # gathered over processes, rows in global order
+            return rewards
+
+        def _filter_values(self, local_rows: int):
+            """Per local completion, the value groups are filtered on: DAPO's "acc" (the 0/1
+            correctness, without the overlong penalty; verl's filter_groups.metric=acc) or the
+            full reward TRL trains on."""
+            if self.filter_metric == "acc":
+                for func in self.reward_funcs:
+                    if getattr(func, "last_correct", None) is not None and len(func.last_correct) == local_rows:
+                        return torch.tensor(func.last_correct, dtype=torch.float32)
+            per_func = self._last_rewards_per_func
+            weights = self.reward_weights.to(per_func.device).unsqueeze(0)
+            rewards = (per_func * weights).nansum(dim=1)
+            rewards[torch.isnan(per_func).all(dim=1)] = float("nan")
+            start = self.accelerator.process_index * local_rows
+            return rewards[start:start + local_rows].detach().cpu()
+
+        def _refill_inputs(self, round_index: int, local_rows: int) -> list[dict[str, Any]]:
+            dataset = self.train_dataset
+            if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+                raise TypeError("dynamic sampling refills from the training set and needs a map-style dataset")
+            group = self.num_generations
+            prompts = local_rows * self.accelerator.num_processes // group
+            # Same draw on every process (seeded by step and round), each takes its own slice,
+            # exactly as TRL's RepeatSampler lays out a generation batch.
+            rng = np.random.default_rng([int(self.args.seed), int(self.state.global_step), round_index, 7207])
+            picks = rng.choice(len(dataset), size=prompts, replace=prompts > len(dataset))
+            rows = [int(i) for i in picks for _ in range(group)]
+            start = self.accelerator.process_index * local_rows
+            return [dict(dataset[i]) for i in rows[start:start + local_rows]]
+
+        def _generate_and_score_completions(self, inputs):
+            if not self.model.training:
+                return super()._generate_and_score_completions(inputs)
+            local_rows = len(inputs)
+            group = self.num_generations
+            if not self.dynamic_sampling:  # plain GRPO batch; still record how many groups carry no signal
+                batch = super()._generate_and_score_completions(inputs)
+                values = self._filter_values(local_rows)
+                keep = group_keep_mask(values, group)
+                report = SamplingReport(rounds=1, groups_seen=len(keep), groups_kept=len(keep),
+                                        rewards=[float(v) for v in values.tolist()])
+                self._record(report, zero_signal=keep.count(False))
+                return batch
+
+            def round_fn(round_index: int):
+                batch_inputs = inputs if round_index == 0 else self._refill_inputs(round_index, local_rows)
+                out = GRPOTrainer._generate_and_score_completions(self, batch_inputs)
+                return out, self._filter_values(local_rows)
+
+            def min_across(value: int) -> int:
+                if self.accelerator.num_processes == 1:
+                    return value
+                counts = self.accelerator.gather(torch.tensor([value], device=self.accelerator.device))
+                return int(counts.min().item())
+
+            batch, report = fill_batch(round_fn, target_groups=local_rows // group, group_size=group,
+                                       max_rounds=self.max_num_gen_batches, pad_token_id=self._tokenizer.pad_token_id,
+                                       on_shortfall=self.on_shortfall, min_across_processes=min_across)
+            mask = batch["completion_mask"]
+            if batch.get("tool_mask") is not None:
+                mask = mask * batch["tool_mask"]
+            batch["num_items_in_batch"] = self.accelerator.gather(mask.sum()).sum()
+            self._record(report)
+            return batch
+
+        def _record(self, report: SamplingReport, zero_signal: int | None = None) -> None:
+            metrics = self._metrics["train"]
+            for name, value in (("dropped_groups", report.groups_dropped), ("kept_groups", report.groups_kept),
+                                ("padded_groups", report.groups_padded), ("gen_batches", report.rounds)):
+                metrics[f"dynamic_sampling/{name}"].append(float(value))
+            row = {"step": int(self.state.global_step) + 1, "filter_metric": self.filter_metric, **report.to_json()}
+            if zero_signal is not None:
+                row["zero_signal_groups"] = zero_signal
+            for func in self.reward_funcs:
+                if hasattr(func, "take_batches"):
+                    stats = func.take_batches()
+                    total = sum(s["completions"] for s in stats) or 1.0
+                    for key in ("parse_rate", "accuracy", "reward"):
+                        row[key] = sum(s[key] * s["completions"] for s in stats) / total
+            self.sampling_history.append(row)
+            if report.groups_dropped:
+                print(f"[dapo] step {row['step']}: dropped {report.groups_dropped} of {report.groups_seen} groups "
+                      f"(all {self.filter_metric} equal) in {report.rounds} generation round(s); kept "
+                      f"{report.groups_kept}"
+                      + (f", padded {report.groups_padded} masked" if report.groups_padded else ""),
+                      flush=True)
+
+    globals()["DAPOTrainer"] = _DAPOTrainer
+    return _DAPOTrainer
+
+
+def __getattr__(name: str):
+    if name == "DAPOTrainer":
+        return _trainer_class()
+    raise AttributeError(name)
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+DAPO_DEFAULTS: dict[str, Any] = {
+    "max_steps": 100,
+    "prompts_per_step": 128,  # selection tasks per optimizer step (the paper: 128)
+    "num_generations": 16,  # rollouts per task (the paper: 16 math, 8 code)
+    "per_device_train_batch_size": 16,  # completions per micro-batch per process
+    "updates_per_step": 1,  # optimizer updates per generation batch (verl: train / mini batch)
+    "max_completion_length": 16384,
+    "learning_rate": 1e-6,
+    "lr_scheduler_type": "constant_with_warmup",
+    "warmup_steps": 0,
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,
+    "epsilon": 0.2,
+    "epsilon_high": 0.28,
+    "beta": 0.0,
+    "loss_type": "dapo",
+    "scale_rewards": "group",
+    "mask_truncated_completions": True,
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "top_k": 0,
+    "num_iterations": 1,
+    "seed": 0,
+    "bf16": None,  # None: True on CUDA, False on CPU
+    "gradient_checkpointing": False,
+    "use_vllm": False,
+    "vllm_mode": "colocate",
+    "vllm_gpu_memory_utilization": 0.3,
+    "vllm_tensor_parallel_size": 1,
+    "chat_template_kwargs": None,
+    "logging_steps": 1,
+    "dynamic_sampling": {"enable": True, "metric": "acc", "max_num_gen_batches": 10, "on_shortfall": "pad"},
+    "overlong": {"enable": False, "cache": 4096, "factor": 1.0},
+}
+
+
+def num_processes() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def grpo_config(dapo: Mapping[str, Any], output_dir: str, *, cuda: bool | None = None, processes: int | None = None):
+    """The GRPOConfig for our `dapo:` config section (validated, with the batch arithmetic)."""
+    import torch
+    from trl import GRPOConfig
+
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    processes = processes or num_processes()
+    group = int(dapo["num_generations"])
+    completions = int(dapo["prompts_per_step"]) * group
+    micro = int(dapo["per_device_train_batch_size"]) * processes
+    updates = int(dapo.get("updates_per_step", 1))
+    if completions % (micro * updates):
+        raise ValueError(f"prompts_per_step x num_generations = {completions} completions per step must be a "
+                         f"multiple of per_device_train_batch_size x processes x updates_per_step = {micro * updates}")
+    accumulation = completions // (micro * updates)
+    bf16 = dapo.get("bf16")
+    bf16 = bool(cuda) if bf16 is None else bool(bf16)
+    if bf16 and not cuda:
+        raise ValueError("bf16 training needs CUDA; set dapo.bf16: false on CPU")
+    kwargs: dict[str, Any] = dict(
+        output_dir=output_dir, max_steps=int(dapo["max_steps"]), num_generations=group,
+        per_device_train_batch_size=int(dapo["per_device_train_batch_size"]),
+        gradient_accumulation_steps=accumulation, steps_per_generation=accumulation * updates,
+        max_completion_length=int(dapo["max_completion_length"]), learning_rate=float(dapo["learning_rate"]),
+        lr_scheduler_type=dapo["lr_scheduler_type"], warmup_steps=int(dapo["warmup_steps"]),
+        weight_decay=float(dapo["weight_decay"]), max_grad_norm=float(dapo["max_grad_norm"]),
+        epsilon=float(dapo["epsilon"]), epsilon_high=float(dapo["epsilon_high"]), beta=float(dapo["beta"]),
+        loss_type=dapo["loss_type"], scale_rewards=dapo["scale_rewards"],
+        mask_truncated_completions=bool(dapo["mask_truncated_completions"]),
+        temperature=float(dapo["temperature"]), top_p=float(dapo["top_p"]), top_k=int(dapo["top_k"] or 0),
+        num_iterations=int(dapo["num_iterations"]), seed=int(dapo["seed"]), bf16=bf16, fp16=False,
+        use_cpu=not cuda, gradient_checkpointing=bool(dapo["gradient_checkpointing"]),
+        use_vllm=bool(dapo["use_vllm"]), logging_steps=int(dapo["logging_steps"]), save_strategy="no",
+        report_to=[], remove_unused_columns=False, shuffle_dataset=True, disable_tqdm=True,
+    )
+    if dapo.get("chat_template_kwargs"):
+        kwargs["chat_template_kwargs"] = dict(dapo["chat_template_kwargs"])
+    if kwargs["use_vllm"]:
+        kwargs.update(vllm_mode=dapo["vllm_mode"],
+                      vllm_gpu_memory_utilization=float(dapo["vllm_gpu_memory_utilization"]),
+                      vllm_tensor_parallel_size=int(dapo["vllm_tensor_parallel_size"]))
+    return GRPOConfig(**kwargs)
+
+
+def to_trl_dataset(records: Sequence[Mapping[str, Any]]):
+    """Conversational prompts (TRL applies the chat template, as the hf backend does at evaluation)."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}],
+                               "n_candidates": int(r["n_candidates"]),
+                               "correct_positions": [int(c) for c in r["correct_positions"]],
+                               "task_id": r["task_id"]} for r in records])
+
+
+@dataclass
+class TrainOutcome:
+    trainer: Any
+    steps: int
+    sampling_history: list[dict[str, Any]]
+    log_history: list[dict[str, Any]]
+    seconds: float
+
+
+def train_dapo(records: Sequence[Mapping[str, Any]], model_path: str, dapo: Mapping[str, Any], output_dir: str,
+               *, dtype: str | None = None) -> TrainOutcome:
+    """Run DAPO on the selection tasks; the caller saves the model (trainer.save_model)."""
+    import time
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainers.reward import SelectionReward
+
+    dapo = {**DAPO_DEFAULTS, **dapo}
+    args = grpo_config(dapo, output_dir)
+    torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if args.bf16 else torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch_dtype)
+    overlong = dapo.get("overlong") or {}
+    reward = SelectionReward(max_completion_length=args.max_completion_length,
+                             overlong_cache=int(overlong.get("cache", 0)) if overlong.get("enable") else 0,
+                             overlong_factor=float(overlong.get("factor", 1.0)))
+    sampling = dapo.get("dynamic_sampling") or {}
+    trainer = _trainer_class()(
+        model=model, reward_funcs=[reward], args=args, train_dataset=to_trl_dataset(records),
+        processing_class=tokenizer, dynamic_sampling=bool(sampling.get("enable", True)),
+        max_num_gen_batches=int(sampling.get("max_num_gen_batches", 10)),
+        on_shortfall=str(sampling.get("on_shortfall", "pad")), filter_metric=str(sampling.get("metric", "acc")))
+    start = time.time()
+    trainer.train()
+    return TrainOutcome(trainer=trainer, steps=int(trainer.state.global_step),
+                        sampling_history=list(trainer.sampling_history), log_history=list(trainer.state.log_history),
+                        seconds=time.time() - start)

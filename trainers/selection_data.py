@@ -1,0 +1,378 @@
+"""Selection tasks for DAPO training, built from graded candidate pools (PAPER.md, training data).
+
+Per problem of a pool:
+  1. keep it only if the generator's pass rate is below `max_pass_rate` (0.5) and it has at
+     least one correct and one incorrect candidate (grader errors are left out, never counted
+     as wrong);
+  2. if correct > incorrect, drop correct candidates down to the number of incorrect ones;
+  3. draw up to `tasks_per_problem` (4) tasks: a set size drawn around the middle of
+     [2, min(total, 16)], at least one correct and one incorrect, at most half correct,
+     shuffled; tasks showing the same candidate texts (in any order) count once;
+  4. render the prompt with GenSelect's own prompt builder and candidate view (so training
+     and evaluation prompts are identical) and drop it if it exceeds the token cap.
+
+Problems that belong to an evaluation task are refused with an error that names them
+(`EvalContaminationError`): the problems of aime24, aime25, hmmt25 and livecodebench (by id and
+by normalised statement) and every `arith` problem whose operands fall in the test split.
+
+The dataset is JSONL with a header: one record per task with the pool key, problem id, the
+pool indices of the candidates shown (in the order shown), the correct positions and the prompt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from harness.jsonl import Appender, read_records
+from harness.types import Candidate, Grade, Problem, stable_hash
+
+DATASET_KIND = "selection-tasks"
+BUILDER_VERSION = "1"
+DEFAULT_EVAL_TASKS = ("aime24", "aime25", "hmmt25", "livecodebench")
+
+
+class EvalContaminationError(ValueError):
+    """Training problems that belong to an evaluation task (the message lists them)."""
+
+    def __init__(self, hits: Sequence[tuple[str, str, str]]) -> None:
+        self.hits = list(hits)
+        lines = [f"  {pid} (task {task}): {why}" for pid, task, why in self.hits[:50]]
+        more = f"\n  ... and {len(self.hits) - 50} more" if len(self.hits) > 50 else ""
+        super().__init__(
+            f"refusing to build training data: {len(self.hits)} problem(s) belong to an evaluation task.\n"
+            + "\n".join(lines) + more
+            + "\nTrain on problems that no benchmark uses (e.g. arith split=train), or remove these from the pool.")
+
+
+# -- the evaluation-task guard ---------------------------------------------------------------
+
+def normalise_statement(text: str) -> str:
+    """Lowercase letters and digits only: immune to whitespace, markdown and LaTeX spacing."""
+    text = unicodedata.normalize("NFKC", text or "").lower()
+    return re.sub(r"[^0-9a-z]+", "", text)
+
+
+_ARITH_ID = re.compile(r"^arith-([a-z0-9]+(?:-step)?)-(\d+(?:-\d+)*)$")
+
+
+def arith_test_split(problem: Problem) -> bool:
+    """True when an arith problem's (operation, operands) tuple belongs to the test split."""
+    from tasks.arith import split_of
+
+    meta = problem.metadata or {}
+    op, operands = meta.get("op"), meta.get("operands")
+    if op is None or operands is None:
+        match = _ARITH_ID.match(problem.id)
+        if not match:
+            return False
+        op, operands = match.group(1), [int(x) for x in match.group(2).split("-")]
+    try:
+        return split_of(str(op), tuple(int(x) for x in operands)) == "test"
+    except (TypeError, ValueError):
+        return False
+
+
+_LOCAL_SUBDIR = {"aime24": "aime24", "aime25": "aime25", "hmmt25": "hmmt_feb25", "livecodebench": "livecodebench"}
+
+
+def _local_copy(settings, task: str) -> bool:
+    data_dir = getattr(settings, "data_dir", None)
+    return data_dir is not None and (Path(data_dir) / _LOCAL_SUBDIR.get(task, task) / "problems.jsonl").is_file()
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick connection attempt, so an offline machine does not sit through the hub's retries."""
+    import socket
+
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _hub_offline(enabled: bool):
+    keys = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    saved = {k: os.environ.get(k) for k in keys}
+    if enabled:
+        os.environ.update({k: "1" for k in keys})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass
+class EvalGuard:
+    """Ids and normalised statements of the evaluation tasks, plus the arith test-split rule."""
+
+    ids: dict[str, str] = field(default_factory=dict)  # problem id -> eval task
+    statements: dict[str, str] = field(default_factory=dict)  # normalised statement -> eval task
+    checked: list[str] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # eval task -> why it could not be loaded
+
+    @classmethod
+    def load(cls, settings=None, tasks: Iterable[str] = DEFAULT_EVAL_TASKS) -> "EvalGuard":
+        from harness.plugins import load_task
+        from harness.settings import Settings
+
+        settings = settings or Settings.resolve()
+        guard = cls()
+        offline = None
+        for name in tasks:
+            if offline is None and not _local_copy(settings, name):
+                offline = not hub_reachable()
+            try:
+                with _hub_offline(bool(offline) and not _local_copy(settings, name)):
+                    problems = load_task(name, settings).problems()
+            except Exception as exc:  # no local data and no hub: say so, never pretend it was checked
+                guard.unavailable[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                continue
+            guard.add(name, problems)
+        guard.checked.append("arith:test-split")
+        return guard
+
+    def add(self, task: str, problems: Iterable[Problem]) -> None:
+        for p in problems:
+            self.ids.setdefault(p.id, task)
+            key = normalise_statement(p.statement)
+            if len(key) >= 20:  # very short statements are not distinctive
+                self.statements.setdefault(key, task)
+        if task not in self.checked:
+            self.checked.append(task)
+
+    def why(self, problem: Problem) -> tuple[str, str] | None:
+        if problem.id in self.ids:
+            return self.ids[problem.id], "same problem id"
+        key = normalise_statement(problem.statement)
+        if key in self.statements:
+            return self.statements[key], "same statement (normalised)"
+        if problem.id.startswith("arith-") or (problem.metadata or {}).get("op") is not None:
+            if arith_test_split(problem):
+                return "arith (test split)", "operands belong to the arith test split"
+        return None
+
+    def check(self, problems: Iterable[Problem]) -> None:
+        hits = []
+        for p in problems:
+            why = self.why(p)
+            if why is not None:
+                hits.append((p.id, why[0], why[1]))
+        if hits:
+            raise EvalContaminationError(hits)
+
+    def describe(self) -> dict[str, Any]:
+        return {"checked": list(self.checked), "unavailable": dict(self.unavailable),
+                "ids": len(self.ids), "statements": len(self.statements)}
+
+
+# -- building tasks --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BuildOptions:
+    max_pass_rate: float = 0.5  # keep problems whose pass rate is strictly below this
+    min_candidates: int = 2
+    max_candidates: int = 16
+    tasks_per_problem: int = 4
+    max_prompt_tokens: int = 16384
+    seed: int = 0
+    prompt_version: str = "genselect_v1"
+    max_chars: int = 3000  # GenSelect's candidate view cap (same default as the selector)
+    size_spread: float = 0.25  # sd of the set size as a share of the range [min, hi]
+    attempts_per_task: int = 12  # draws allowed per wanted task before giving up (dedupe)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "BuildOptions":
+        data = dict(data or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown selection-task option(s): {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+
+@dataclass
+class BuildStats:
+    problems: int = 0
+    kept_problems: int = 0
+    dropped_pass_rate: int = 0
+    dropped_no_correct: int = 0
+    dropped_no_incorrect: int = 0
+    dropped_too_few: int = 0
+    tasks: int = 0
+    duplicates: int = 0
+    dropped_over_cap: int = 0
+    grader_errors: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def draw_set_size(rng: random.Random, total: int, opts: BuildOptions) -> int:
+    """A set size around the middle of [min_candidates, min(total, max_candidates)]."""
+    lo, hi = opts.min_candidates, min(total, opts.max_candidates)
+    if hi <= lo:
+        return hi
+    mid, sd = (lo + hi) / 2.0, max(opts.size_spread * (hi - lo), 0.5)
+    return int(min(hi, max(lo, round(rng.gauss(mid, sd)))))
+
+
+def draw_task(rng: random.Random, correct: Sequence[int], wrong: Sequence[int], opts: BuildOptions) -> list[int]:
+    """Pool indices of one task, shuffled: >= 1 correct, >= 1 incorrect, at most half correct."""
+    size = draw_set_size(rng, len(correct) + len(wrong), opts)
+    # n_correct in [max(1, size - |wrong|), min(|correct|, size // 2)]: never empty when
+    # 1 <= |correct| <= |wrong| and size <= |correct| + |wrong| (see the module docstring).
+    low, high = max(1, size - len(wrong)), min(len(correct), size // 2)
+    n_correct = rng.randint(low, high)
+    chosen = rng.sample(list(correct), n_correct) + rng.sample(list(wrong), size - n_correct)
+    rng.shuffle(chosen)
+    return chosen
+
+
+def chars_token_counter(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def tokenizer_counter(tokenizer) -> Callable[[str], int]:
+    """Prompt length as the judge will see it: the chat template applied, generation prompt on."""
+    def count(prompt: str) -> int:
+        if getattr(tokenizer, "chat_template", None):
+            text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                 add_generation_prompt=True)
+        else:
+            text = prompt
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return count
+
+
+def problem_tasks(problem: Problem, candidates: Sequence[Candidate], grades: Sequence[Grade], *, kind: str,
+                  opts: BuildOptions, count_tokens: Callable[[str], int], stats: BuildStats,
+                  pool_key: str = "", pool_ref: str = "") -> list[dict[str, Any]]:
+    """The selection tasks of one problem (possibly none), as dataset records."""
+    from harness.selectors.genselect import GenSelect, candidate_view
+
+    stats.problems += 1
+    by_index = {c.index: c for c in candidates}
+    usable = [g for g in grades if g.index in by_index and g.correct is not None]
+    stats.grader_errors += sum(1 for g in grades if g.correct is None)
+    correct = [g.index for g in usable if g.correct]
+    wrong = [g.index for g in usable if not g.correct]
+    if not usable:
+        stats.dropped_too_few += 1
+        return []
+    pass_rate = len(correct) / len(usable)
+    if pass_rate >= opts.max_pass_rate:
+        stats.dropped_pass_rate += 1
+        return []
+    if not correct:
+        stats.dropped_no_correct += 1
+        return []
+    if not wrong:
+        stats.dropped_no_incorrect += 1
+        return []
+    if len(correct) + len(wrong) < opts.min_candidates:
+        stats.dropped_too_few += 1
+        return []
+    seed = int(stable_hash([opts.seed, pool_key, problem.id], 12), 16)
+    rng = random.Random(seed)
+    if len(correct) > len(wrong):  # at most half correct: drop correct ones down to |wrong|
+        correct = sorted(rng.sample(correct, len(wrong)))
+    stats.kept_problems += 1
+    selector = GenSelect(prompt_version=opts.prompt_version, max_chars=opts.max_chars)
+    views = {i: candidate_view(by_index[i].text, kind, opts.max_chars) for i in correct + wrong}
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, ...]] = set()
+    attempts = 0
+    while len(out) < opts.tasks_per_problem and attempts < opts.tasks_per_problem * opts.attempts_per_task:
+        attempts += 1
+        shown = draw_task(rng, correct, wrong, opts)
+        signature = tuple(sorted(views[i] for i in shown))  # same texts in any order = same task
+        if signature in seen:
+            stats.duplicates += 1
+            continue
+        seen.add(signature)
+        prompt = selector.build_prompt(problem.statement, [views[i] for i in shown])
+        tokens = count_tokens(prompt)
+        if tokens > opts.max_prompt_tokens:
+            stats.dropped_over_cap += 1
+            continue
+        correct_set = set(correct)
+        positions = [pos for pos, i in enumerate(shown) if i in correct_set]
+        out.append({
+            "task_id": stable_hash([pool_key, problem.id, shown], 16),
+            "pool_key": pool_key, "pool_ref": pool_ref, "problem_id": problem.id, "task": problem.task,
+            "kind": kind, "shown_indices": shown, "correct_positions": positions, "n_candidates": len(shown),
+            "pass_rate": pass_rate, "prompt_tokens": tokens, "prompt_version": opts.prompt_version,
+            "prompt": prompt,
+        })
+    stats.tasks += len(out)
+    return out
+
+
+@dataclass
+class PoolSource:
+    """One graded pool and the task its problems come from."""
+
+    pool: Any  # harness.pools.Pool
+    task: Any  # the task object (problems, kind)
+    candidates: Mapping[str, Sequence[Candidate]]
+    grades: Mapping[str, Sequence[Grade]]
+
+
+def build_selection_tasks(sources: Sequence[PoolSource], opts: BuildOptions, *,
+                          count_tokens: Callable[[str], int] | None = None, guard: EvalGuard | None = None,
+                          allow_eval: bool = False) -> tuple[list[dict[str, Any]], BuildStats]:
+    """Tasks from every source. Unless allow_eval (held-out evaluation sets only), every problem
+    is checked against the evaluation tasks first and the build stops with an error naming them."""
+    count_tokens = count_tokens or chars_token_counter
+    if not allow_eval:
+        if guard is None:
+            raise ValueError("a training build needs an EvalGuard (EvalGuard.load(settings))")
+        guard.check(p for src in sources for p in src.task.problems() if p.id in src.candidates)
+    stats = BuildStats()
+    records: list[dict[str, Any]] = []
+    for src in sources:
+        problems = {p.id: p for p in src.task.problems()}
+        for pid in sorted(src.candidates):
+            if pid not in problems or pid not in src.grades:
+                continue
+            records.extend(problem_tasks(problems[pid], src.candidates[pid], src.grades[pid], kind=src.task.kind,
+                                         opts=opts, count_tokens=count_tokens, stats=stats,
+                                         pool_key=src.pool.key, pool_ref=src.pool.ref))
+    return records, stats
+
+
+def write_dataset(path: str | Path, records: Sequence[dict[str, Any]], header: Mapping[str, Any]) -> Path:
+    path = Path(path)
+    if path.exists():
+        path.unlink()  # a dataset is rebuilt whole; the hash in the checkpoint names its content
+    with Appender(path, DATASET_KIND, {"builder_version": BUILDER_VERSION, **header}) as out:
+        out.write_many(records)
+    return path
+
+
+def read_dataset(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    header, rows = read_records(Path(path), DATASET_KIND)
+    return header, [{k: v for k, v in row.items() if k != "_line"} for row in rows]
+
+
+def file_hash(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]

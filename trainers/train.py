@@ -1,0 +1,317 @@
+"""`python -m harness train --config FILE`: selection data -> DAPO -> checkpoint -> registry.
+
+A config (YAML, see trainers/configs/) has four sections:
+
+    name: cpu-smoke                # checkpoint name prefix
+    base_model: smollm2-135m       # preset name, hub id or local folder
+    data:
+      dataset: null                # a prebuilt selection-task JSONL, or build from pools:
+      pools:
+        - task: "arith:level=mul1,n=12,split=train"
+          generate: {model: smollm2-135m, n: 8, max_tokens: 24, seed: 0}   # or pool: <ref|path>
+      build: {max_pass_rate: 0.5, max_candidates: 16, tasks_per_problem: 4, max_prompt_tokens: 16384}
+      eval_tasks: [aime24, aime25, hmmt25, livecodebench]                  # refused as training data
+    dapo: {...}                    # trainers.dapo_trl.DAPO_DEFAULTS lists every key
+
+Steps: check the pools' problems against the evaluation tasks (before generating anything),
+build or reuse the pools, grade them (cached), build the selection tasks (written as JSONL
+under results/selection/), train, save model + tokenizer + curves under
+results/checkpoints/<name>/, and register the checkpoint (base model, data path and hash, steps,
+config hash, metrics, judge max_tokens) so `--selector rl-genselect` resolves it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from harness.types import stable_hash
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+TOP_KEYS = {"name", "base_model", "dtype", "data", "dapo", "checkpoint", "notes"}
+DATA_KEYS = {"dataset", "pools", "build", "eval_tasks", "token_counter"}
+
+
+class TrainConfigError(ValueError):
+    """A training config that cannot run (unknown keys, missing sections, bad values)."""
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for key, value in (override or {}).items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A file path, or the name of a bundled config (`cpu-smoke` -> trainers/configs/cpu-smoke.yaml)."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    bundled = CONFIG_DIR / (p.name if p.suffix else f"{p.name}.yaml")
+    if bundled.is_file():
+        return bundled
+    known = ", ".join(sorted(f.stem for f in CONFIG_DIR.glob("*.yaml")))
+    raise TrainConfigError(f"no training config at {path}; bundled configs: {known}")
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    import yaml
+
+    from trainers.dapo_trl import DAPO_DEFAULTS
+
+    source = resolve_config_path(path)
+    raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise TrainConfigError(f"{source}: a training config is a mapping")
+    cfg = deep_merge(raw, overrides or {})
+    unknown = sorted(set(cfg) - TOP_KEYS)
+    if unknown:
+        raise TrainConfigError(f"{source}: unknown top-level key(s) {unknown}; known: {sorted(TOP_KEYS)}")
+    for key in ("name", "base_model", "data"):
+        if not cfg.get(key):
+            raise TrainConfigError(f"{source}: missing {key!r}")
+    data = cfg["data"]
+    unknown = sorted(set(data) - DATA_KEYS)
+    if unknown:
+        raise TrainConfigError(f"{source}: unknown data key(s) {unknown}; known: {sorted(DATA_KEYS)}")
+    if not data.get("dataset") and not data.get("pools"):
+        raise TrainConfigError(f"{source}: data needs a prebuilt `dataset` or a list of `pools`")
+    dapo = cfg.get("dapo") or {}
+    unknown = sorted(set(dapo) - set(DAPO_DEFAULTS))
+    if unknown:
+        raise TrainConfigError(f"{source}: unknown dapo key(s) {unknown}; known: {sorted(DAPO_DEFAULTS)}")
+    cfg["dapo"] = deep_merge(DAPO_DEFAULTS, dapo)
+    cfg["_source"] = str(source)
+    return cfg
+
+
+def config_hash(cfg: Mapping[str, Any]) -> str:
+    return stable_hash({k: v for k, v in cfg.items() if not k.startswith("_")}, 16)
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+def _generation_config(gen: Mapping[str, Any]):
+    from harness.generate import GenerationConfig
+
+    options = dict(gen)
+    backend_options = tuple(sorted((options.pop("backend_options", None) or {}).items()))
+    return GenerationConfig(backend_options=backend_options, **options)
+
+
+def prepare_sources(data: Mapping[str, Any], settings, guard, *, progress: bool = False):
+    """Load each pool's task, refuse evaluation problems, then generate/load and grade the pools."""
+    from harness.grades import load_or_grade
+    from harness.generate import generate_pool
+    from harness.plugins import load_task
+    from harness.pools import PoolStore
+
+    from trainers.selection_data import PoolSource
+
+    store = PoolStore(settings.pools_dir)
+    sources = []
+    for i, entry in enumerate(data.get("pools") or []):
+        if "task" not in entry or ("generate" in entry) == ("pool" in entry):
+            raise TrainConfigError(f"data.pools[{i}] needs `task` and exactly one of `generate` or `pool`")
+        task = load_task(entry["task"], settings)
+        problems = task.problems()
+        limit = entry.get("limit")
+        if limit:
+            problems = problems[: int(limit)]
+        guard.check(problems)  # before any generation: refuse evaluation problems up front
+        if "generate" in entry:
+            report = generate_pool(task, _generation_config(entry["generate"]), store, problems=problems,
+                                   progress=progress)
+            pool = report.pool
+        else:
+            pool = store.resolve(str(entry["pool"]))
+        wanted = {p.id for p in problems}
+        candidates = {pid: c for pid, c in pool.candidates().items() if pid in wanted}
+        graded_problems = [p for p in problems if p.id in candidates]
+        grades, _ = load_or_grade(pool, task.grader(), graded_problems, task.references(), candidates,
+                                  progress=progress)
+        sources.append(PoolSource(pool=pool, task=task, candidates=candidates, grades=grades))
+    return sources
+
+
+def token_counter(data: Mapping[str, Any], base_model: str):
+    from trainers.selection_data import chars_token_counter, tokenizer_counter
+
+    if data.get("token_counter", "judge") == "chars":
+        return chars_token_counter, "chars/4"
+    try:
+        from transformers import AutoTokenizer
+
+        from harness.models import materialize
+
+        return tokenizer_counter(AutoTokenizer.from_pretrained(materialize(base_model))), f"tokenizer:{base_model}"
+    except Exception as exc:  # no tokenizer here (e.g. a hub model offline): the estimate is documented
+        print(f"[train] judge tokenizer unavailable ({type(exc).__name__}); counting prompt tokens as chars/4")
+        return chars_token_counter, "chars/4"
+
+
+def build_dataset(cfg: Mapping[str, Any], settings, *, progress: bool = False) -> tuple[Path, dict[str, Any]]:
+    """The selection-task JSONL for this config (built from pools, or the given file)."""
+    from trainers.selection_data import (BuildOptions, EvalGuard, build_selection_tasks, read_dataset,
+                                         write_dataset)
+
+    data = cfg["data"]
+    eval_tasks = tuple(data.get("eval_tasks") or ("aime24", "aime25", "hmmt25", "livecodebench"))
+    guard = EvalGuard.load(settings, eval_tasks)
+    if guard.unavailable:
+        print("[train] WARNING: could not load evaluation task(s) to check overlap: "
+              + "; ".join(f"{k} ({v})" for k, v in guard.unavailable.items())
+              + ". Set HARNESS_DATA_DIR to the benchmark data to check them.")
+    if data.get("dataset"):
+        path = Path(data["dataset"])
+        header, rows = read_dataset(path)
+        # A prebuilt file is checked too, by problem id (its records carry no statements).
+        from harness.types import Problem
+
+        guard.check(Problem(r["problem_id"], r.get("task", ""), "", {}) for r in rows)
+        return path, {"tasks": len(rows), "prebuilt": True, "eval_guard": guard.describe(), **header}
+    opts = BuildOptions.from_dict(data.get("build"))
+    sources = prepare_sources(data, settings, guard, progress=progress)
+    count, counter_name = token_counter(data, cfg["base_model"])
+    records, stats = build_selection_tasks(sources, opts, count_tokens=count, guard=guard)
+    if not records:
+        raise TrainConfigError(f"no selection task survived the filters: {stats.to_json()}")
+    key = stable_hash({"build": opts.__dict__, "pools": [s.pool.key for s in sources], "counter": counter_name}, 12)
+    path = settings.results_dir / "selection" / f"{cfg['name']}-{key}.jsonl"
+    header = {"pools": [s.pool.ref for s in sources], "options": opts.__dict__, "stats": stats.to_json(),
+              "token_counter": counter_name, "eval_guard": guard.describe()}
+    write_dataset(path, records, header)
+    print(f"[train] {len(records)} selection tasks from {stats.kept_problems} of {stats.problems} problems -> {path}")
+    return path, {"tasks": len(records), **header}
+
+
+# -- curves --------------------------------------------------------------------------------------
+
+def write_curves(folder: Path, sampling: list[dict[str, Any]], log_history: list[dict[str, Any]]) -> dict[str, str]:
+    from harness.jsonl import write_json_atomic
+
+    steps: dict[int, dict[str, Any]] = {}
+    for row in sampling:
+        steps.setdefault(int(row["step"]), {}).update({k: v for k, v in row.items() if k != "step"})
+    for row in log_history:
+        if "step" in row and "loss" in row:
+            steps.setdefault(int(row["step"]), {}).update(
+                {k: row[k] for k in ("loss", "learning_rate", "grad_norm", "entropy", "reward",
+                                      "clip_ratio/region_mean", "completions/mean_length") if k in row})
+    curves = {"steps": [{"step": s, **steps[s]} for s in sorted(steps)]}
+    write_json_atomic(folder / "curves.json", curves)
+    files = {"curves_json": str(folder / "curves.json")}
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = curves["steps"]
+        x = [r["step"] for r in rows]
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+        for ax, keys, title in ((axes[0], ("accuracy", "reward"), "reward / selection accuracy (all rollouts)"),
+                                (axes[1], ("groups_dropped", "groups_kept", "groups_padded"), "dynamic sampling"),
+                                (axes[2], ("parse_rate",), "judgment parse rate")):
+            for key in keys:
+                ys = [r.get(key) for r in rows]
+                if any(y is not None for y in ys):
+                    ax.plot(x, [float("nan") if y is None else y for y in ys], marker="o", label=key)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("step")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(folder / "curves.png", dpi=100)
+        plt.close(fig)
+        files["curves_png"] = str(folder / "curves.png")
+    except Exception as exc:  # plotting is a convenience; the JSON is the record
+        print(f"[train] could not draw curves.png ({type(exc).__name__}: {exc})")
+    return files
+
+
+def _metrics(sampling: list[dict[str, Any]]) -> dict[str, Any]:
+    def series(key: str) -> list[float]:
+        return [float(r[key]) for r in sampling if r.get(key) is not None]
+
+    out: dict[str, Any] = {"reward_mean_per_step": series("reward"), "accuracy_per_step": series("accuracy"),
+                           "parse_rate_per_step": series("parse_rate"),
+                           "dropped_groups_per_step": series("groups_dropped"),
+                           "gen_rounds_per_step": series("rounds")}
+    for key, values in list(out.items()):
+        if values:
+            out[key.replace("_per_step", "_last")] = values[-1]
+    return out
+
+
+# -- the entry point ------------------------------------------------------------------------------
+
+def main(config_path: str, results_dir: str | None = None, eval_on: str | None = None, *,
+         overrides: Mapping[str, Any] | None = None, progress: bool = False) -> dict[str, Any]:
+    """Train a GenSelect selector with DAPO and register the checkpoint; returns the entry.
+
+    `eval_on` is handled by the CLI (it runs the rl-genselect selector on that task afterwards);
+    it is accepted here so the call signature matches and is recorded in the entry.
+    """
+    from harness.checkpoints import register_checkpoint
+    from harness.jsonl import write_json_atomic
+    from harness.models import materialize
+    from harness.pools import slugify
+    from harness.settings import Settings
+
+    from trainers.dapo_trl import train_dapo
+    from trainers.selection_data import file_hash, read_dataset
+
+    cfg = load_config(config_path, overrides)
+    settings = Settings.resolve(results_dir=results_dir)
+    chash = config_hash(cfg)
+    dataset_path, dataset_info = build_dataset(cfg, settings, progress=progress)
+    _, records = read_dataset(dataset_path)
+    model_path = materialize(cfg["base_model"])
+    name = f"{slugify(cfg['name'])}-{time.strftime('%Y%m%d-%H%M%S')}-{chash[:6]}"
+    folder = (settings.results_dir / "checkpoints" / name).resolve()
+    work = settings.results_dir / "checkpoints" / ".work" / name
+    outcome = train_dapo(records, model_path, cfg["dapo"], str(work), dtype=cfg.get("dtype"))
+    trainer = outcome.trainer
+    trainer.save_model(str(folder))
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(str(folder))
+    files = write_curves(folder, outcome.sampling_history, outcome.log_history)
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)  # TRL's output_dir (nothing is saved there: save_strategy="no")
+    steps = max(outcome.steps, 1)
+    metrics = _metrics(outcome.sampling_history)
+    metrics.update({"seconds": round(outcome.seconds, 1), "seconds_per_step": round(outcome.seconds / steps, 2)})
+    entry = {
+        "name": name, "path": str(folder), "base_model": cfg["base_model"], "base_model_path": model_path,
+        "data": {"path": str(Path(dataset_path).resolve()), "sha256_16": file_hash(dataset_path),
+                 "tasks": len(records), "pools": dataset_info.get("pools"), "stats": dataset_info.get("stats"),
+                 "eval_guard": dataset_info.get("eval_guard")},
+        "steps": outcome.steps, "config": cfg["_source"], "config_hash": chash, "trainer": "trl-grpo-dapo",
+        "metrics": metrics, "files": files, "eval_on": eval_on,
+        "max_tokens": int((cfg.get("checkpoint") or {}).get("max_tokens") or cfg["dapo"]["max_completion_length"]),
+        "prompt_version": (cfg["data"].get("build") or {}).get("prompt_version", "genselect_v1"),
+    }
+    write_json_atomic(folder / "training.json", {"entry": entry, "config": {k: v for k, v in cfg.items()},
+                                                 "log_history": outcome.log_history})
+    if trainer.accelerator.is_main_process:
+        entry = register_checkpoint(settings.results_dir, entry)
+    print(f"[train] {outcome.steps} steps in {outcome.seconds:.0f}s; checkpoint {name} -> {folder}")
+    return entry
+
+
+if __name__ == "__main__":  # pragma: no cover - the CLI is `python -m harness train`
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--results-dir")
+    args = parser.parse_args()
+    print(json.dumps(main(args.config, args.results_dir), indent=2, default=str))
