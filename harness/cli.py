@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--judge-temperature", type=float, default=0.6)
     g.add_argument("--llm-draws", type=int, default=4, help="selections per problem and N (subset mode)")
     g.add_argument("--window", type=int, default=8, help="candidates per judge prompt; more => knockout tournament")
+    g.add_argument("--tournament-repeats", type=int, default=1,
+                   help="knockouts per selection under random permutations, majority over winners (N > window)")
     p.add_argument("--n", help="candidate counts, e.g. 1,2,4,8 or 1-12 (default: powers of two up to the pool size)")
     p.add_argument("--paper", action="store_true", help="the paper protocol: fixed first N (default 8), fractional ties, mean over runs")
     p.add_argument("--paper-runs", type=int, default=8)
@@ -153,6 +155,7 @@ def cmd_run(args) -> int:
                        max_tokens=args.max_tokens, gen_seed=args.gen_seed, judge_model=args.judge_model,
                        judge_backend=args.judge_backend, judge_max_tokens=args.judge_max_tokens,
                        judge_temperature=args.judge_temperature, llm_draws=args.llm_draws, window=args.window,
+                       tournament_repeats=args.tournament_repeats,
                        progress=not args.quiet and not args.json)
     outcome = run(config, _settings(args))
     if args.json:

@@ -27,6 +27,7 @@ class RunConfig(BaseModel):
     judge_temperature: float = 0.6
     llm_draws: int = Field(4, ge=1)  # selections per (problem, N) for LLM selectors
     window: int = Field(8, ge=2)
+    tournament_repeats: int = Field(1, ge=1)  # knockouts per selection when N > window (GenSelect: 32)
     # Judge requests are handed to the backend in chunks of this size (cache written after each):
     # None = 64 for CPU backends (hf, llamacpp), 1024 otherwise (vLLM wants big batches).
     judge_chunk: int | None = Field(None, ge=1)

@@ -33,6 +33,7 @@ class Job:
     n: int
     draw: int
     order: list[int]  # candidate indices in the order shown
+    rep: int = 0  # which repetition of a tournament (N > window, tournament_repeats > 1)
     alive: list[int] = field(default_factory=list)
     weights: dict[int, float] = field(default_factory=dict)  # final choice distribution
     calls: list[dict] = field(default_factory=list)
@@ -75,14 +76,21 @@ def _windows(alive: list[int], size: int) -> list[list[int]]:
 def evaluate_llm(selector, pools: Sequence[ProblemPool], texts: Sequence[Sequence[str]], kind: str,
                  correct: Sequence[np.ndarray], ns: Sequence[int], options: EvalOptions, draws: int,
                  cache: JudgeCache, backend_factory: Callable[[], object],
-                 chunk: int = 64) -> tuple[list[NResult], list[dict], LLMStats]:
+                 chunk: int = 64, repeats: int = 1) -> tuple[list[NResult], list[dict], LLMStats]:
     jobs: list[Job] = []
     subsets = [_Subsets(pool, options) for pool in pools]
     for n in ns:
         for i in range(len(pools)):
             orders = subsets[i].paper(n, options.paper_runs) if options.paper else subsets[i].sampled(n)[:draws]
             for d, order in enumerate(orders):
-                jobs.append(Job(problem=i, n=n, draw=d, order=[int(x) for x in order], alive=[int(x) for x in order]))
+                order = [int(x) for x in order]
+                # A knockout (N > window) is repeated under random permutations of the same
+                # candidates; the winners then vote (GenSelect's "majority over winners").
+                reps = repeats if n > selector.window else 1
+                rng = np.random.default_rng([options.seed, problem_stream(pools[i].problem.id), n, d])
+                for r in range(reps):
+                    shown = order if r == 0 else [order[k] for k in rng.permutation(n)]
+                    jobs.append(Job(problem=i, n=n, draw=d, order=shown, alive=list(shown), rep=r))
     params = SamplingParams(**selector.sampling())
     backend = None
     sent = cached = skipped = fallbacks = judged = tokens = 0
@@ -106,7 +114,7 @@ def evaluate_llm(selector, pools: Sequence[ProblemPool], texts: Sequence[Sequenc
                         pool = pools[job.problem]
                         shown = [candidate_view(texts[job.problem][c], kind, selector.max_chars) for c in window]
                         prompt = selector.build_prompt(pool.problem.statement, shown)
-                        seed = int(stable_hash([options.seed, pool.problem.id, job.n, job.draw, job.round, w], 12), 16)
+                        seed = int(stable_hash([options.seed, pool.problem.id, job.n, job.draw, job.rep, job.round, w], 12), 16)
                         request = GenRequest(seed=seed, params=params, messages=(("user", prompt),),
                                              tag=(id(job), w))
                         pending.append((job, window, final, request))
@@ -155,7 +163,41 @@ def evaluate_llm(selector, pools: Sequence[ProblemPool], texts: Sequence[Sequenc
             backend.close()
     stats = LLMStats(calls=sent, cached=cached, skipped_windows=skipped, fallbacks=fallbacks,
                      windows_judged=judged, completion_tokens=tokens)
+    jobs = _vote_over_repeats(jobs, pools)
     return _score(jobs, pools, correct, ns, options), _selections(jobs, pools), stats
+
+
+def _vote_over_repeats(jobs: list[Job], pools: Sequence[ProblemPool]) -> list[Job]:
+    """Merge the repetitions of each selection: the winners' answer clusters vote (weighted by
+    each repetition's choice distribution); tied clusters share the mass, and within a cluster
+    the candidates that won share it in proportion to how often they won."""
+    groups: dict[tuple[int, int, int], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.problem, job.n, job.draw), []).append(job)
+    merged = []
+    for (problem, _, _), reps in groups.items():
+        if len(reps) == 1:
+            merged.append(reps[0])
+            continue
+        clusters = pools[problem].clusters
+        votes: dict[object, dict[int, float]] = {}
+        for rep in reps:
+            for cand, weight in rep.weights.items():
+                key = int(clusters[cand]) if clusters[cand] >= 0 else ("alone", cand)
+                votes.setdefault(key, {}).setdefault(cand, 0.0)
+                votes[key][cand] += weight
+        totals = {key: sum(members.values()) for key, members in votes.items()}
+        best = max(totals.values())
+        winners = [key for key, total in totals.items() if abs(total - best) < 1e-12]
+        weights: dict[int, float] = {}
+        for key in winners:
+            for cand, weight in votes[key].items():
+                weights[cand] = weights.get(cand, 0.0) + weight / (totals[key] * len(winners))
+        head = reps[0]
+        merged.append(Job(problem=head.problem, n=head.n, draw=head.draw, order=head.order, weights=weights,
+                          calls=[call for rep in reps for call in rep.calls],
+                          fallbacks=sum(rep.fallbacks for rep in reps), skipped=sum(rep.skipped for rep in reps)))
+    return merged
 
 
 def _decide_without_call(job: Job, pool: ProblemPool, window: list[int], final: bool) -> str | None:

@@ -128,7 +128,8 @@ def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=No
         factory = judge_factory or (lambda s=selector: make_backend(s.judge_backend, s.judge_model, **s.backend_options))
         results[selector.name], selections, stats = evaluate_llm(
             selector, pools, texts, task.kind, correct, ns, options, config.llm_draws, cache, factory,
-            chunk=config.judge_chunk or (64 if selector.judge_backend in ("hf", "llamacpp") else 1024))
+            chunk=config.judge_chunk or (64 if selector.judge_backend in ("hf", "llamacpp") else 1024),
+            repeats=config.tournament_repeats)
         extras[selector.name] = (selections, stats.to_json())
         log(f"{selector.name}: {stats.calls} judge calls, {stats.cached} cached, "
             f"{stats.fallbacks}/{stats.windows_judged} parse failures (random fallback)")

@@ -132,3 +132,29 @@ def test_rl_genselect_without_checkpoint_says_how_to_get_one(tmp_path):
 
     with pytest.raises(NoCheckpointError, match="python -m harness train"):
         RLGenSelect(results_dir=str(tmp_path))
+
+
+def test_tournament_repeats_vote_over_winners(tmp_path):
+    """N > window: R knockouts under permutations of the same candidates, then a vote of winners."""
+    gen = ScriptedBackend(_answer_script)
+    honest = ScriptedBackend(_judge_script_no_garble)
+    base = dict(task="arith:level=add1,n=4", selectors=("genselect", "oracle"), model="smollm2-135m", samples=12,
+                ns=(12,), window=4, llm_draws=2, judge_chunk=1000, progress=False, resamples=200)
+    one = run(RunConfig(**base), Settings(results_dir=tmp_path / "a"), log=lambda m: None,
+              generator_factory=lambda: gen, judge_factory=lambda: honest)
+    calls_one = honest.calls
+    three = run(RunConfig(**base, tournament_repeats=3), Settings(results_dir=tmp_path / "b"), log=lambda m: None,
+                generator_factory=lambda: ScriptedBackend(_answer_script), judge_factory=lambda: honest)
+    assert honest.calls - calls_one > 2 * calls_one - 4  # about three times the knockouts
+    record = next(r for r in three.records if r.selector == "genselect")
+    rows = [__import__("json").loads(line) for line in (record.path / "selections.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 * 2  # one merged selection per (problem, draw)
+    assert all(abs(sum(row["choice"].values()) - 1.0) < 1e-9 for row in rows)
+    oracle = next(r for r in three.records if r.selector == "oracle").summary[0]["accuracy"]
+    assert record.summary[0]["accuracy"] == pytest.approx(oracle)  # an honest judge always finds a correct one
+    assert one.records[0].summary[0]["accuracy"] == pytest.approx(oracle)
+
+
+def _judge_script_no_garble(request):
+    """The scripted judge without its every-fifth garbled reply."""
+    return _judge_script(type("Request", (), {"seed": 1, "messages": request.messages})())

@@ -395,6 +395,22 @@ def test_cpu_smoke_end_to_end(tmp_path):
     selector = RLGenSelect(results_dir=str(results))
     assert selector.judge_model == entry["path"] and selector.checkpoint == entry["name"]
     assert selector.max_tokens == entry["max_tokens"] == 24
+    # ... and `python -m harness run --selector rl-genselect` evaluates it, naming it in the leaderboard.
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--task", "arith:level=mul1,n=3", "--model",
+                           "smollm2-135m", "--samples", "4", "--max-tokens", "8", "--selector", "rl-genselect",
+                           "--n", "4", "--llm-draws", "1", "--judge-max-tokens", "8", "--results-dir", str(results),
+                           "--json"], capture_output=True, text=True, env={**os.environ}, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert summary["runs"][0]["selector"] == "rl-genselect"
+    record = json.loads((Path(summary["runs"][0]["run_dir"]) / "run.json").read_text())
+    assert record["selector"]["checkpoint"] == entry["name"]
+    assert record["selector"]["judge"]["model"] == entry["path"]
+    assert f"rl-genselect [{entry['name']}]" in (results / "leaderboard.md").read_text()
 
 
 # -- verl ----------------------------------------------------------------------------------------
