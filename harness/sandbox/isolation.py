@@ -216,6 +216,15 @@ def _blocking_ancestor(path: str) -> str | None:
     return None
 
 
+def _make_traversable_dirs(path: str) -> None:
+    """Create `path` (on the fresh /tmp tmpfs) with every level traversable, none listable by others."""
+    current = ""
+    for part in os.path.abspath(path).split(os.sep)[1:]:
+        current += os.sep + part
+        if not os.path.isdir(current):
+            os.mkdir(current, 0o711)
+
+
 def setup_worker(interpreter_paths: list[str], readonly: bool, keep_writable: list[str],
                  box_bytes: int) -> WorkerSetup:
     """Run once in the (root) worker: private mount + network namespaces, read-only root."""
@@ -265,7 +274,21 @@ def setup_worker(interpreter_paths: list[str], readonly: bool, keep_writable: li
     # directory of its own uid (0700) - the only place a program can write. /tmp itself and
     # /tmp/box are 0711: traversable, not listable, not writable.
     flags = linux.MS_NOSUID | linux.MS_NODEV
+    # An interpreter that lives under /tmp (a CI clone's .venv, say) would vanish under the new
+    # tmpfs: hold it open, mount, then bind it back in (read-only like everything else).
+    under_tmp = [p for p in needed if p == "/tmp" or p.startswith("/tmp/")]
+    kept = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in under_tmp}
     linux.mount("tmpfs", "/tmp", "tmpfs", flags, f"size={4 << 30},mode={'0711' if report.readonly_root else '0700'}")
+    try:
+        for path, fd in kept.items():
+            _make_traversable_dirs(path)
+            linux.mount(f"/proc/self/fd/{fd}", path, None, linux.MS_BIND | linux.MS_REC)
+            if report.readonly_root:
+                linux.mount_setattr(path, linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID, recursive=True)
+            report.exposed.append(path)
+    finally:
+        for fd in kept.values():
+            os.close(fd)
     os.mkdir("/tmp/io", 0o700)
     report.io_dir = "/tmp/io"
     if report.readonly_root:
