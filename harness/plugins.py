@@ -43,6 +43,8 @@ _BK = "harness.backends"
 BACKENDS.add_lazy("hf", f"{_BK}.hf_backend:HFBackend", "transformers, CPU or GPU, batched, one seed per request")
 BACKENDS.add_lazy("openai", f"{_BK}.openai_backend:OpenAIBackend", "any OpenAI-compatible server (vLLM, SGLang, llama.cpp, APIs)")
 BACKENDS.add_lazy("vllm", f"{_BK}.vllm_backend:VLLMBackend", "vLLM offline LLM.generate (GPU)")
+BACKENDS.add_lazy("lm-eval", f"{_BK}.lm_eval_backend:LMEvalBackend",
+                  "any lm-eval model type: --backend lm-eval:<type> (hf, vllm, local-chat-completions, ...)")
 BACKENDS.add_lazy("llamacpp", f"{_BK}.llamacpp_backend:LlamaCppBackend", "in-process llama.cpp (fast CPU decoding of GGUF)")
 
 REGISTRIES = {"tasks": TASKS, "selectors": SELECTORS, "backends": BACKENDS}
@@ -60,5 +62,11 @@ def make_selector(name: str, **options: Any):
 
 
 def make_backend(name: str, model: str, **options: Any):
-    """A backend instance; options are the backend constructor's keyword arguments."""
-    return BACKENDS.get(name)(model=model, **options)
+    """A backend instance; options are the backend constructor's keyword arguments.
+
+    'family:arg' names pass arg as the backend's model type (`lm-eval:hf` -> model_type="hf").
+    """
+    base, _, arg = name.partition(":")
+    if arg:
+        options = {"model_type": arg, **options}
+    return BACKENDS.get(base)(model=model, **options)
