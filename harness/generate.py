@@ -8,7 +8,7 @@ generates only the missing (problem, index) pairs, so the pool ends complete and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from harness.backends.base import GenRequest, SamplingParams
@@ -113,7 +113,3 @@ def _candidate(request: GenRequest, result) -> Candidate:
                      # The reasoning/final split at the last </think> (the final part is what
                      # graders and selectors read).
                      metadata={"reasoning_chars": len(result.text) - len(final)})
-
-
-def with_n(config: GenerationConfig, n: int) -> GenerationConfig:
-    return replace(config, n=n)

@@ -87,8 +87,8 @@ def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=No
         pool = store.resolve(config.pool, task=task.name)
 
     candidates = pool.candidates()
-    match = pool.match(problems, present=[pid for pid in candidates if not config.limit or pid in
-                                          {p.id for p in problems}])
+    wanted = {p.id for p in problems}
+    match = pool.match(problems, present=[pid for pid in candidates if not config.limit or pid in wanted])
     if match.only_in_pool or match.only_in_task or match.changed_statement:
         log(f"pool {pool.ref} vs task {task.name}: {match.describe()}")
     usable = [p for p in problems if p.id in candidates and p.id not in set(match.changed_statement)]
@@ -136,7 +136,8 @@ def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=No
     # Code graders report which sandbox isolation was in force (None if nothing ran this time).
     isolation = getattr(grader, "last_isolation", None)
     records = [_write_record(settings, config, task, pool, match, grading, selector, results[selector.name],
-                             usable, {**env, "sandbox": isolation} if isolation else env, extras.get(selector.name))
+                             usable, {**env, "sandbox": isolation} if isolation else env, extras.get(selector.name),
+                             grader)
                for selector in selectors]
     from harness.leaderboard import refresh_leaderboard
 
@@ -161,8 +162,7 @@ def _make_selector(name: str, config: RunConfig, settings: Settings, pool: Pool)
 
 def _write_record(settings: Settings, config: RunConfig, task, pool: Pool, match: PoolMatch,
                   grading: GradeStats, selector, results: list[NResult], problems: Sequence[Problem],
-                  env: dict, llm: tuple[list[dict], dict] | None = None) -> RunRecord:
-    grader = task.grader()
+                  env: dict, llm: tuple[list[dict], dict] | None, grader) -> RunRecord:
     record = {
         "run_id": new_run_id(),
         "created_unix": time.time(),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
-from harness.settings import Settings
 from harness.types import Candidate, Grade, Problem, Reference
 
 

@@ -116,20 +116,3 @@ class Grade:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-VERDICTS_MATH = ("correct", "wrong", "no_answer", "error")
-
-
-@dataclass(frozen=True)
-class CandidateView:
-    """What a non-LLM selector sees of one problem's pool: answers and scores, never grades."""
-
-    problem: Problem
-    answers: tuple[str | None, ...]
-    clusters: tuple[int | None, ...]
-    scores: Mapping[str, tuple[float | None, ...]]
-
-    @property
-    def size(self) -> int:
-        return len(self.answers)
