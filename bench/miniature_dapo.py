@@ -1,30 +1,31 @@
 """Miniature reproduction of the paper's claim on CPU: DAPO-trained selection beats prompting.
 
-    python bench/miniature_dapo.py                  # full: cpu-miniature, 60 DAPO steps
+    python bench/miniature_dapo.py                  # full: cpu-miniature (warm-up + 60 min of DAPO)
     python bench/miniature_dapo.py --tiny           # end-to-end plumbing check (not a result)
     python bench/miniature_dapo.py --checkpoint results/checkpoints/<name>   # evaluate only
 
-Wall time on 2 CPU cores (fp32): --tiny took 11.6 min on a machine shared with another job
-(16 train problems, 1 DAPO step, 8 test problems). The full run is ~1,250 candidates of 24
-tokens for the pools (~15-20 min), 60 DAPO steps of 2 prompts x 8 rollouts x 32 tokens with up
-to 3 generation rounds (measured 45-55 s a step: ~50 min) and 2 judges x 4 samples on ~60
-held-out tasks (~10 min): about 80 minutes, up to 2x that when the cores are shared. Pools,
-grades and the selection data are cached under --results-dir, so a rerun only retrains and re-judges.
+Wall time on 2 CPU cores (fp32), measured: 80.6 min in all. The pools take ~15 min when not
+cached (here they were). The format warm-up took 5.8 min. DAPO stopped at its 60-minute budget
+after 49 steps (4 tasks x 8 rollouts of up to 16 tokens, 60-100 s a step). Judging 205 held-out
+tasks x 2 samples with three judges took ~14 min. Pools, grades and the selection data are
+cached under --results-dir, so a rerun only retrains and re-judges.
 
 1. Pools of the embedded SmolLM2-135M on arith TRAIN problems (harness.generate), graded.
-2. Selection tasks with the paper's filters; DAPO training with trainers/configs/cpu-miniature.yaml
-   (trainers.train.main: the checkpoint is registered in results/checkpoints/).
+2. Selection tasks with the paper's filters (each set in all its rotations); the format warm-up and
+   DAPO training with trainers/configs/cpu-miniature.yaml (trainers.train.main: the checkpoint is
+   registered in results/checkpoints/).
 3. Held-out evaluation: pools on arith TEST problems (disjoint operands by construction), selection
    tasks built with the same builder and options, and on each task:
      random     expected accuracy |correct| / k (exact)
      majority   most frequent extracted answer among the shown candidates, ties scored fractionally
      oracle     1 by construction (every task holds a correct candidate)
      prompted   GenSelect with the untrained base model as judge
+     warm-up    the format cold start alone (random labels): the control for what DAPO added
      trained    GenSelect with the DAPO checkpoint as judge (what rl-genselect runs)
    LLM judges: `--samples` draws per task (temperature 0.6, the selector's default); a parse
    failure falls back to a random candidate, scored as its expectation, and is counted.
    Per-problem means -> 95% bootstrap CIs over problems (harness.estimators.bootstrap_ci), plus
-   the paired difference trained - prompted.
+   the paired differences trained - prompted / warm-up / majority / random.
 4. A markdown table in results/miniature.md (and the raw numbers in results/miniature.json).
 """
 
@@ -52,6 +53,7 @@ TINY = {  # a few minutes end to end: proves every stage runs
     "data": {"pools": [{"task": "arith:level=single,n=16,split=train,seed=0",
                         "generate": {"model": "smollm2-135m", "backend": "hf", "n": 8, "max_tokens": 24, "seed": 0,
                                      "backend_options": {"batch_size": 16}}}]},
+    "warmup": {"examples": 16, "check_prompts": 4},
     "dapo": {"max_steps": 1, "num_generations": 4, "per_device_train_batch_size": 8,
              "dynamic_sampling": {"max_num_gen_batches": 2}},
 }
@@ -81,7 +83,7 @@ def judge(model: str, tasks: list[dict], samples: int, max_tokens: int, seed: in
         results = backend.generate(requests, progress=False)
     finally:
         backend.close()
-    out = [{"scores": [], "parsed": 0, "raw": []} for _ in tasks]
+    out = [{"scores": [], "parsed": 0, "raw": [], "choices": []} for _ in tasks]
     for request, result in zip(requests, results):
         i, _ = request.tag
         task = tasks[i]
@@ -90,6 +92,7 @@ def judge(model: str, tasks: list[dict], samples: int, max_tokens: int, seed: in
         out[i]["scores"].append(len(correct) / k if choice is None else float(choice in correct))
         out[i]["parsed"] += choice is not None
         out[i]["raw"].append(result.text)
+        out[i]["choices"].append(choice)
     return out
 
 
@@ -106,9 +109,13 @@ def main() -> None:
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--config", default="trainers/configs/cpu-miniature.yaml")
     parser.add_argument("--test-problems", type=int, default=36, help="arith level=single test problems (max 36)")
-    parser.add_argument("--samples", type=int, default=4, help="judgments per task and judge")
+    parser.add_argument("--samples", type=int, default=2, help="judgments per task and judge")
+    parser.add_argument("--eval-sets", type=int, default=4,
+                        help="candidate sets per test problem (each in all rotations when the config rotates)")
     parser.add_argument("--checkpoint", help="evaluate this checkpoint folder instead of training")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--prompted-max-tokens", type=int, default=32,
+                        help="reply budget of the untrained judge (it explains before its verdict)")
     args = parser.parse_args()
     if args.tiny:
         args.test_problems, args.samples = min(args.test_problems, 8), 1
@@ -133,7 +140,7 @@ def main() -> None:
     task = load_task(test_cfg["pools"][0]["task"], settings)
     assert all(p.metadata["split"] == "test" for p in task.problems())
     sources = prepare_sources(test_cfg, settings, _NoGuard(), progress=True)
-    opts = BuildOptions.from_dict({**(cfg["data"].get("build") or {}), "tasks_per_problem": 2})
+    opts = BuildOptions.from_dict({**(cfg["data"].get("build") or {}), "tasks_per_problem": args.eval_sets})
     count, _ = token_counter(cfg["data"], cfg["base_model"])
     tasks, stats = build_selection_tasks(sources, opts, count_tokens=count, allow_eval=True)
     if not tasks:
@@ -152,12 +159,16 @@ def main() -> None:
     rows["random"] = {"values": random_scores}
     rows["majority"] = {"values": majority}
     rows["oracle"] = {"values": [1.0] * len(tasks)}
-    for label, model in (("GenSelect prompted (base SmolLM2-135M)", "smollm2-135m"),
-                         (f"GenSelect DAPO-trained ({entry['name']})", entry["path"])):
-        judged = judge(model, tasks, args.samples, max_tokens, seed=1, batch_size=args.batch_size)
+    judges = [("GenSelect prompted (base SmolLM2-135M)", "smollm2-135m", max(max_tokens, args.prompted_max_tokens))]
+    warm = Path(entry["path"]) / "format-warmup"
+    if warm.is_dir():  # the control: format cold start alone (uniform random labels), before DAPO
+        judges.append(("format warm-up only (before DAPO)", str(warm), max_tokens))
+    judges.append((f"GenSelect DAPO-trained ({entry['name']})", entry["path"], max_tokens))
+    for label, model, budget in judges:
+        judged = judge(model, tasks, args.samples, budget, seed=1, batch_size=args.batch_size)
         rows[label] = {"values": [float(np.mean(j["scores"])) for j in judged],
                        "parse_rate": sum(j["parsed"] for j in judged) / (len(judged) * args.samples),
-                       "examples": [j["raw"][0] for j in judged[:3]]}
+                       "examples": [j["raw"][0] for j in judged[:3]], "choices": [j["choices"] for j in judged]}
 
     table = []
     per = {}
@@ -166,8 +177,11 @@ def main() -> None:
         per[label] = values
         ci = bootstrap_ci(values, resamples=10_000, seed=0)
         table.append((label, ci.mean, ci.low, ci.high, row.get("parse_rate")))
-    labels = list(rows)
-    diff = paired_difference(per[labels[4]], per[labels[3]], seed=0)
+    trained, prompted = judges[-1][0], judges[0][0]
+    contrasts = [("prompted", prompted), ("majority", "majority"), ("random", "random")]
+    if len(judges) == 3:
+        contrasts.insert(1, ("format warm-up only", judges[1][0]))
+    diffs = {name: paired_difference(per[trained], per[label], seed=0) for name, label in contrasts}
 
     # 4. report
     n_problems = len(per["random"])
@@ -176,15 +190,19 @@ def main() -> None:
              + (" with the --tiny overrides (a plumbing check, not a result)" if args.tiny else "")
              + f"; checkpoint `{entry['name']}`, {entry.get('steps')} DAPO steps.",
              f"Held-out: {len(tasks)} selection tasks from {n_problems} arith test-split problems "
+             + ("(up to {} candidate sets each, every set in all its rotations) ".format(args.eval_sets)
+                if opts.rotate_positions else "")
+             + 
              f"(level=single; operands disjoint from training), {args.samples} judgment(s) per task and judge, "
-             f"judge max_tokens {max_tokens}, temperature 0.6. Builder stats: {json.dumps(stats.to_json())}.", "",
+             f"judge max_tokens {max_tokens} (prompted judge {judges[0][2]}), temperature 0.6. Builder stats: {json.dumps(stats.to_json())}.", "",
              "| selector | accuracy | 95% CI (bootstrap over problems) | judgment parse rate |",
              "|---|---|---|---|"]
     for label, mean, low, high, parse in table:
         lines.append(f"| {label} | {mean:.3f} | [{low:.3f}, {high:.3f}] | "
                      f"{'-' if parse is None else f'{parse:.2f}'} |")
-    lines += ["", f"Trained - prompted (paired over problems): {diff.mean:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}], "
-              f"P(trained better) = {diff.p_a_better:.2f}.",
+    lines += [""] + [f"Trained - {name} (paired over problems): {d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}], "
+                     f"P(trained better) = {d.p_a_better:.2f}." for name, d in diffs.items()] + [
+              "",
               "Oracle is 1 by construction (every task holds a correct candidate); random is |correct|/k; "
               "a parse failure counts as a random pick.",
               f"Wall time: {time.time() - started:.0f} s (training stage {train_seconds:.0f} s).", ""]
@@ -194,8 +212,12 @@ def main() -> None:
     write_json_atomic(Path(args.results_dir) / "miniature.json", {
         "checkpoint": entry, "tasks": len(tasks), "problems": n_problems, "samples": args.samples, "tiny": args.tiny,
         "table": [{"selector": s, "accuracy": m, "ci": [lo, hi], "parse_rate": p} for s, m, lo, hi, p in table],
-        "paired_trained_minus_prompted": diff.__dict__, "examples": {k: v.get("examples") for k, v in rows.items()},
-        "seconds": time.time() - started})
+        "paired_trained_minus": {name: d.__dict__ for name, d in diffs.items()}, "examples": {k: v.get("examples") for k, v in rows.items()},
+        "seconds": time.time() - started,
+        "per_task": [{"task_id": t["task_id"], "problem_id": t["problem_id"], "shown_indices": t["shown_indices"],
+                      "correct_positions": t["correct_positions"],
+                      "choices": {label: rows[label]["choices"][i] for label, _, _ in judges}}
+                     for i, t in enumerate(tasks)]})
     print("\n".join(lines))
 
 

@@ -117,6 +117,25 @@ def test_builder_shuffles_and_balances_when_correct_exceed_incorrect():
     assert orders_sorted < 40  # not presented in pool order
 
 
+def test_builder_rotations_put_each_correct_candidate_at_every_position():
+    opts = BuildOptions(max_pass_rate=1.01, tasks_per_problem=3, rotate_positions=True)
+    plain, _, _, _ = _tasks(_problem(7), 2, 6, BuildOptions(max_pass_rate=1.01, tasks_per_problem=3))
+    out, stats, _, _ = _tasks(_problem(7), 2, 6, opts)
+    by_set: dict[tuple[int, ...], list[dict]] = {}
+    for rec in out:
+        by_set.setdefault(tuple(sorted(rec["shown_indices"])), []).append(rec)
+    assert len(by_set) == len(plain) and stats.tasks == len(out) == sum(len(r["shown_indices"]) for r in plain)
+    for group in by_set.values():
+        k = group[0]["n_candidates"]
+        assert len(group) == k and len({r["task_id"] for r in group}) == k
+        # every correct candidate is shown once at each position, and the prompt follows the order
+        for index in {r["shown_indices"][p] for r in group for p in r["correct_positions"]}:
+            assert sorted(r["shown_indices"].index(index) for r in group) == list(range(k))
+        for rec in group:
+            solutions = rec["prompt"].split("Solution ")[1:]
+            assert len(solutions) == k
+
+
 def test_builder_dedupes_identical_texts_and_caps_tokens():
     out, stats, _, _ = _tasks(_problem(1), 1, 2, distinct=False)  # 1 correct + 2 identical wrong texts
     # only {correct, wrong} and {correct, wrong, wrong} exist, in any order and either wrong copy
@@ -297,7 +316,8 @@ def test_dapo_trainer_step_drops_and_refills(tmp_path):
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from harness.models import materialize
-    from trainers.dapo_trl import _trainer_class, grpo_config, to_trl_dataset
+    from trainers.dapo_config import grpo_config
+    from trainers.dapo_trl import _trainer_class, to_trl_dataset
 
     tokenizer = AutoTokenizer.from_pretrained(materialize("smollm2-135m"))
     torch.manual_seed(0)
@@ -480,3 +500,71 @@ def test_verl_reward_module_known_cases():
     for text in ("Judgment: 1", "**Judgement:** 0", "junk", "Judgment: 9"):
         expected = parse_judgment(text, 3)
         assert compute_score("x", text, truth)["parsed"] == (-1 if expected is None else expected)
+
+
+def test_wall_clock_budget_stops_at_a_step_boundary():
+    from transformers import TrainerControl, TrainerState
+
+    from trainers.wall_clock import wall_clock_callback
+
+    state = TrainerState(global_step=3, max_steps=60)
+    roomy = wall_clock_callback(max_minutes=60)
+    assert not roomy.on_step_end(None, state, TrainerControl()).should_training_stop
+    spent = wall_clock_callback(max_minutes=0)
+    control = spent.on_step_end(None, state, TrainerControl())
+    assert control.should_training_stop and spent.stopped_early
+
+
+def _selection_records(n: int) -> list[dict]:
+    from harness.selectors.genselect import GenSelect
+
+    selector = GenSelect()
+    records = []
+    for i in range(n):
+        k = 2 + i % 3
+        views = [f"{i} + {j} = {i + j}. The answer is {i + j}." for j in range(k)]
+        records.append({"task_id": f"t{i}", "n_candidates": k, "correct_positions": [i % k],
+                        "prompt": selector.build_prompt(f"What is {i} + {i % k}?", views)})
+    return records
+
+
+def test_warmup_targets_are_uniform_over_positions_and_ignore_correctness():
+    from collections import Counter
+
+    from trainers.format_warmup import WarmupOptions, warmup_targets
+
+    records = _selection_records(600)
+    opts = WarmupOptions(enable=True, examples=600)
+    pairs = warmup_targets(records, opts)
+    assert len(pairs) == 600 and pairs == warmup_targets(records, opts)  # seeded
+    by_prompt = {r["prompt"]: r for r in records}
+    picks = Counter()
+    hits = 0
+    for prompt, target in pairs:
+        k = int(target.removeprefix("Judgment: "))
+        record = by_prompt[prompt]
+        assert 0 <= k < record["n_candidates"]
+        picks[(record["n_candidates"], k)] += 1
+        hits += k in record["correct_positions"]
+    for size in (2, 3, 4):  # every position of every set size is used, roughly equally
+        counts = [picks[(size, k)] for k in range(size)]
+        assert min(counts) > 0.6 * max(counts)
+    # labels agree with the correct position only at the chance rate (1/2, 1/3, 1/4 -> ~0.36)
+    assert abs(hits / 600 - (1 / 2 + 1 / 3 + 1 / 4) / 3) < 0.08
+    # a task's label does not depend on which other tasks were drawn
+    small = dict(warmup_targets(records[:50], WarmupOptions(enable=True, examples=50)))
+    assert all(small[p] == t for p, t in pairs if p in small)
+
+
+@pytest.mark.slow
+def test_format_warmup_teaches_the_verdict_line(tmp_path):
+    from harness.models import materialize
+    from trainers.format_warmup import WarmupOptions, run_format_warmup
+
+    records = _selection_records(24)
+    opts = WarmupOptions(enable=True, examples=24, epochs=2, batch_size=8, learning_rate=5e-5, check_prompts=8)
+    report = run_format_warmup(materialize("smollm2-135m"), records, opts, str(tmp_path / "warm"))
+    assert report.steps == 6 and report.loss_last < report.loss_first
+    assert (tmp_path / "warm" / "config.json").is_file() and (tmp_path / "warm" / "tokenizer.json").is_file()
+    assert report.parse_rate_after >= 0.5  # the base model parses ~1 % at temperature 1
+    assert sum(report.label_counts.values()) == 24

@@ -24,9 +24,10 @@ TRL dependency and is unit-tested on its own.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
+
+from trainers.dapo_config import DAPO_DEFAULTS, grpo_config
 
 # -- pure batch logic -------------------------------------------------------------------------
 
@@ -318,12 +319,12 @@ def _trainer_class():
                     for key in ("parse_rate", "accuracy", "reward"):
                         row[key] = sum(s[key] * s["completions"] for s in stats) / total
             self.sampling_history.append(row)
-            if report.groups_dropped:
-                print(f"[dapo] step {row['step']}: dropped {report.groups_dropped} of {report.groups_seen} groups "
-                      f"(all {self.filter_metric} equal) in {report.rounds} generation round(s); kept "
-                      f"{report.groups_kept}"
-                      + (f", padded {report.groups_padded} masked" if report.groups_padded else ""),
-                      flush=True)
+            # one line a step: a long CPU run is otherwise silent (tqdm is off)
+            scores = "".join(f", {key} {row[key]:.2f}" for key in ("reward", "parse_rate") if key in row)
+            print(f"[dapo] step {row['step']}: kept {report.groups_kept} group(s), dropped {report.groups_dropped} "
+                  f"of {report.groups_seen} (all {self.filter_metric} equal) in {report.rounds} generation round(s)"
+                  + (f", padded {report.groups_padded} masked" if report.groups_padded else "") + scores,
+                  flush=True)
 
     globals()["DAPOTrainer"] = _DAPOTrainer
     return _DAPOTrainer
@@ -333,92 +334,6 @@ def __getattr__(name: str):
     if name == "DAPOTrainer":
         return _trainer_class()
     raise AttributeError(name)
-
-
-# -- configuration -------------------------------------------------------------------------------
-
-DAPO_DEFAULTS: dict[str, Any] = {
-    "max_steps": 100,
-    "prompts_per_step": 128,  # selection tasks per optimizer step (the paper: 128)
-    "num_generations": 16,  # rollouts per task (the paper: 16 math, 8 code)
-    "per_device_train_batch_size": 16,  # completions per micro-batch per process
-    "updates_per_step": 1,  # optimizer updates per generation batch (verl: train / mini batch)
-    "max_completion_length": 16384,
-    "learning_rate": 1e-6,
-    "lr_scheduler_type": "constant_with_warmup",
-    "warmup_steps": 0,
-    "weight_decay": 0.0,
-    "max_grad_norm": 1.0,
-    "epsilon": 0.2,
-    "epsilon_high": 0.28,
-    "beta": 0.0,
-    "loss_type": "dapo",
-    "scale_rewards": "group",
-    "mask_truncated_completions": True,
-    "temperature": 1.0,
-    "top_p": 1.0,
-    "top_k": 0,
-    "num_iterations": 1,
-    "seed": 0,
-    "bf16": None,  # None: True on CUDA, False on CPU
-    "gradient_checkpointing": False,
-    "use_vllm": False,
-    "vllm_mode": "colocate",
-    "vllm_gpu_memory_utilization": 0.3,
-    "vllm_tensor_parallel_size": 1,
-    "chat_template_kwargs": None,
-    "logging_steps": 1,
-    "dynamic_sampling": {"enable": True, "metric": "acc", "max_num_gen_batches": 10, "on_shortfall": "pad"},
-    "overlong": {"enable": False, "cache": 4096, "factor": 1.0},
-}
-
-
-def num_processes() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def grpo_config(dapo: Mapping[str, Any], output_dir: str, *, cuda: bool | None = None, processes: int | None = None):
-    """The GRPOConfig for our `dapo:` config section (validated, with the batch arithmetic)."""
-    import torch
-    from trl import GRPOConfig
-
-    cuda = torch.cuda.is_available() if cuda is None else cuda
-    processes = processes or num_processes()
-    group = int(dapo["num_generations"])
-    completions = int(dapo["prompts_per_step"]) * group
-    micro = int(dapo["per_device_train_batch_size"]) * processes
-    updates = int(dapo.get("updates_per_step", 1))
-    if completions % (micro * updates):
-        raise ValueError(f"prompts_per_step x num_generations = {completions} completions per step must be a "
-                         f"multiple of per_device_train_batch_size x processes x updates_per_step = {micro * updates}")
-    accumulation = completions // (micro * updates)
-    bf16 = dapo.get("bf16")
-    bf16 = bool(cuda) if bf16 is None else bool(bf16)
-    if bf16 and not cuda:
-        raise ValueError("bf16 training needs CUDA; set dapo.bf16: false on CPU")
-    kwargs: dict[str, Any] = dict(
-        output_dir=output_dir, max_steps=int(dapo["max_steps"]), num_generations=group,
-        per_device_train_batch_size=int(dapo["per_device_train_batch_size"]),
-        gradient_accumulation_steps=accumulation, steps_per_generation=accumulation * updates,
-        max_completion_length=int(dapo["max_completion_length"]), learning_rate=float(dapo["learning_rate"]),
-        lr_scheduler_type=dapo["lr_scheduler_type"], warmup_steps=int(dapo["warmup_steps"]),
-        weight_decay=float(dapo["weight_decay"]), max_grad_norm=float(dapo["max_grad_norm"]),
-        epsilon=float(dapo["epsilon"]), epsilon_high=float(dapo["epsilon_high"]), beta=float(dapo["beta"]),
-        loss_type=dapo["loss_type"], scale_rewards=dapo["scale_rewards"],
-        mask_truncated_completions=bool(dapo["mask_truncated_completions"]),
-        temperature=float(dapo["temperature"]), top_p=float(dapo["top_p"]), top_k=int(dapo["top_k"] or 0),
-        num_iterations=int(dapo["num_iterations"]), seed=int(dapo["seed"]), bf16=bf16, fp16=False,
-        use_cpu=not cuda, gradient_checkpointing=bool(dapo["gradient_checkpointing"]),
-        use_vllm=bool(dapo["use_vllm"]), logging_steps=int(dapo["logging_steps"]), save_strategy="no",
-        report_to=[], remove_unused_columns=False, shuffle_dataset=True, disable_tqdm=True,
-    )
-    if dapo.get("chat_template_kwargs"):
-        kwargs["chat_template_kwargs"] = dict(dapo["chat_template_kwargs"])
-    if kwargs["use_vllm"]:
-        kwargs.update(vllm_mode=dapo["vllm_mode"],
-                      vllm_gpu_memory_utilization=float(dapo["vllm_gpu_memory_utilization"]),
-                      vllm_tensor_parallel_size=int(dapo["vllm_tensor_parallel_size"]))
-    return GRPOConfig(**kwargs)
 
 
 def to_trl_dataset(records: Sequence[Mapping[str, Any]]):
@@ -467,6 +382,10 @@ def train_dapo(records: Sequence[Mapping[str, Any]], model_path: str, dapo: Mapp
         processing_class=tokenizer, dynamic_sampling=bool(sampling.get("enable", True)),
         max_num_gen_batches=int(sampling.get("max_num_gen_batches", 10)),
         on_shortfall=str(sampling.get("on_shortfall", "pad")), filter_metric=str(sampling.get("metric", "acc")))
+    if dapo.get("max_minutes"):
+        from trainers.wall_clock import wall_clock_callback
+
+        trainer.add_callback(wall_clock_callback(float(dapo["max_minutes"])))
     start = time.time()
     trainer.train()
     return TrainOutcome(trainer=trainer, steps=int(trainer.state.global_step),

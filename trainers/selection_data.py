@@ -9,7 +9,12 @@ Per problem of a pool:
      [2, min(total, 16)], at least one correct and one incorrect, at most half correct,
      shuffled; tasks showing the same candidate texts (in any order) count once;
   4. render the prompt with GenSelect's own prompt builder and candidate view (so training
-     and evaluation prompts are identical) and drop it if it exceeds the token cap.
+     and evaluation prompts are identical) and drop it if it exceeds the token cap;
+  5. with `rotate_positions`, emit every cyclic rotation of each drawn set as its own task (the
+     set counts once towards `tasks_per_problem`), so
+     each correct candidate appears at every position equally often. A judge that always names
+     the same position then earns exactly the random rate: position bias carries no reward and
+     only reading the candidates does (off by default; the paper shuffles once).
 
 Problems that belong to an evaluation task are refused with an error that names them
 (`EvalContaminationError`): the problems of aime24, aime25, hmmt25 and livecodebench (by id and
@@ -193,6 +198,7 @@ class BuildOptions:
     max_chars: int = 3000  # GenSelect's candidate view cap (same default as the selector)
     size_spread: float = 0.25  # sd of the set size as a share of the range [min, hi]
     attempts_per_task: int = 12  # draws allowed per wanted task before giving up (dedupe)
+    rotate_positions: bool = False  # each drawn set also in all its cyclic rotations (step 5)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "BuildOptions":
@@ -297,7 +303,8 @@ def problem_tasks(problem: Problem, candidates: Sequence[Candidate], grades: Seq
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, ...]] = set()
     attempts = 0
-    while len(out) < opts.tasks_per_problem and attempts < opts.tasks_per_problem * opts.attempts_per_task:
+    kept_sets = 0  # rotations of one set count once towards tasks_per_problem
+    while kept_sets < opts.tasks_per_problem and attempts < opts.tasks_per_problem * opts.attempts_per_task:
         attempts += 1
         shown = draw_task(rng, correct, wrong, opts)
         signature = tuple(sorted(views[i] for i in shown))  # same texts in any order = same task
@@ -305,22 +312,32 @@ def problem_tasks(problem: Problem, candidates: Sequence[Candidate], grades: Seq
             stats.duplicates += 1
             continue
         seen.add(signature)
-        prompt = selector.build_prompt(problem.statement, [views[i] for i in shown])
-        tokens = count_tokens(prompt)
-        if tokens > opts.max_prompt_tokens:
-            stats.dropped_over_cap += 1
-            continue
-        correct_set = set(correct)
-        positions = [pos for pos, i in enumerate(shown) if i in correct_set]
-        out.append({
-            "task_id": stable_hash([pool_key, problem.id, shown], 16),
-            "pool_key": pool_key, "pool_ref": pool_ref, "problem_id": problem.id, "task": problem.task,
-            "kind": kind, "shown_indices": shown, "correct_positions": positions, "n_candidates": len(shown),
-            "pass_rate": pass_rate, "prompt_tokens": tokens, "prompt_version": opts.prompt_version,
-            "prompt": prompt,
-        })
+        orders = [shown[r:] + shown[:r] for r in range(len(shown))] if opts.rotate_positions else [shown]
+        records = [_task_record(problem, order, set(correct), selector, views, count_tokens, opts,
+                                kind=kind, pass_rate=pass_rate, pool_key=pool_key, pool_ref=pool_ref)
+                   for order in orders]
+        stats.dropped_over_cap += sum(r is None for r in records)
+        out.extend(r for r in records if r is not None)
+        kept_sets += any(r is not None for r in records)
     stats.tasks += len(out)
     return out
+
+
+def _task_record(problem: Problem, shown: list[int], correct: set[int], selector, views: Mapping[int, str],
+                 count_tokens: Callable[[str], int], opts: BuildOptions, *, kind: str, pass_rate: float,
+                 pool_key: str, pool_ref: str) -> dict[str, Any] | None:
+    """One dataset record for candidates shown in this order, or None when over the token cap."""
+    prompt = selector.build_prompt(problem.statement, [views[i] for i in shown])
+    tokens = count_tokens(prompt)
+    if tokens > opts.max_prompt_tokens:
+        return None
+    return {
+        "task_id": stable_hash([pool_key, problem.id, shown], 16),
+        "pool_key": pool_key, "pool_ref": pool_ref, "problem_id": problem.id, "task": problem.task,
+        "kind": kind, "shown_indices": shown, "correct_positions": [pos for pos, i in enumerate(shown) if i in correct],
+        "n_candidates": len(shown), "pass_rate": pass_rate, "prompt_tokens": tokens,
+        "prompt_version": opts.prompt_version, "prompt": prompt,
+    }
 
 
 @dataclass

@@ -11,7 +11,8 @@ A config (YAML, see trainers/configs/) has four sections:
           generate: {model: smollm2-135m, n: 8, max_tokens: 24, seed: 0}   # or pool: <ref|path>
       build: {max_pass_rate: 0.5, max_candidates: 16, tasks_per_problem: 4, max_prompt_tokens: 16384}
       eval_tasks: [aime24, aime25, hmmt25, livecodebench]                  # refused as training data
-    dapo: {...}                    # trainers.dapo_trl.DAPO_DEFAULTS lists every key
+    warmup: {enable: false, ...}   # optional format cold start (trainers/format_warmup.py)
+    dapo: {...}                    # trainers.dapo_config.DAPO_DEFAULTS lists every key
 
 Steps: check the pools' problems against the evaluation tasks (before generating anything),
 build or reuse the pools, grade them (cached), build the selection tasks (written as JSONL
@@ -31,7 +32,7 @@ from typing import Any, Mapping
 from harness.types import stable_hash
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-TOP_KEYS = {"name", "base_model", "dtype", "data", "dapo", "checkpoint", "notes"}
+TOP_KEYS = {"name", "base_model", "dtype", "data", "warmup", "dapo", "checkpoint", "notes"}
 DATA_KEYS = {"dataset", "pools", "build", "eval_tasks", "token_counter"}
 
 
@@ -64,7 +65,8 @@ def resolve_config_path(path: str | Path) -> Path:
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     import yaml
 
-    from trainers.dapo_trl import DAPO_DEFAULTS
+    from trainers.dapo_config import DAPO_DEFAULTS
+    from trainers.format_warmup import WarmupOptions
 
     source = resolve_config_path(path)
     raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
@@ -88,6 +90,10 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     if unknown:
         raise TrainConfigError(f"{source}: unknown dapo key(s) {unknown}; known: {sorted(DAPO_DEFAULTS)}")
     cfg["dapo"] = deep_merge(DAPO_DEFAULTS, dapo)
+    try:
+        WarmupOptions.from_dict(cfg.get("warmup"))
+    except (TypeError, ValueError) as exc:
+        raise TrainConfigError(f"{source}: {exc}") from None
     cfg["_source"] = str(source)
     return cfg
 
@@ -266,6 +272,7 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
     from harness.settings import Settings
 
     from trainers.dapo_trl import train_dapo
+    from trainers.format_warmup import WarmupOptions, run_format_warmup
     from trainers.selection_data import file_hash, read_dataset
 
     cfg = load_config(config_path, overrides)
@@ -273,10 +280,19 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
     chash = config_hash(cfg)
     dataset_path, dataset_info = build_dataset(cfg, settings, progress=progress)
     _, records = read_dataset(dataset_path)
-    model_path = materialize(cfg["base_model"])
+    base_path = model_path = materialize(cfg["base_model"])
     name = f"{slugify(cfg['name'])}-{time.strftime('%Y%m%d-%H%M%S')}-{chash[:6]}"
     folder = (settings.results_dir / "checkpoints" / name).resolve()
     work = settings.results_dir / "checkpoints" / ".work" / name
+    warmup = WarmupOptions.from_dict(cfg.get("warmup"))
+    warmup_info = None
+    if warmup.enable:  # DAPO then starts from the format-following judge, saved beside the checkpoint
+        warm_dir = folder / "format-warmup"
+        report = run_format_warmup(model_path, records, warmup, str(warm_dir))
+        warmup_info = {"path": str(warm_dir), "options": warmup.__dict__, **report.to_json()}
+        print(f"[train] format warm-up: {report.examples} examples, {report.steps} steps in {report.seconds:.0f}s, "
+              f"loss {report.loss_first:.3f} -> {report.loss_last:.3f}, parse rate {report.parse_rate_after:.2f}")
+        model_path = str(warm_dir)
     outcome = train_dapo(records, model_path, cfg["dapo"], str(work), dtype=cfg.get("dtype"))
     trainer = outcome.trainer
     trainer.save_model(str(folder))
@@ -290,12 +306,12 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
     metrics = _metrics(outcome.sampling_history)
     metrics.update({"seconds": round(outcome.seconds, 1), "seconds_per_step": round(outcome.seconds / steps, 2)})
     entry = {
-        "name": name, "path": str(folder), "base_model": cfg["base_model"], "base_model_path": model_path,
+        "name": name, "path": str(folder), "base_model": cfg["base_model"], "base_model_path": base_path,
         "data": {"path": str(Path(dataset_path).resolve()), "sha256_16": file_hash(dataset_path),
                  "tasks": len(records), "pools": dataset_info.get("pools"), "stats": dataset_info.get("stats"),
                  "eval_guard": dataset_info.get("eval_guard")},
         "steps": outcome.steps, "config": cfg["_source"], "config_hash": chash, "trainer": "trl-grpo-dapo",
-        "metrics": metrics, "files": files, "eval_on": eval_on,
+        "metrics": metrics, "files": files, "eval_on": eval_on, "warmup": warmup_info,
         "max_tokens": int((cfg.get("checkpoint") or {}).get("max_tokens") or cfg["dapo"]["max_completion_length"]),
         "prompt_version": (cfg["data"].get("build") or {}).get("prompt_version", "genselect_v1"),
     }

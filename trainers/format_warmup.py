@@ -1,0 +1,151 @@
+"""Format cold start before DAPO: teach the judge to answer `Judgment: k`, never which k is right.
+
+Why: a judge that does not yet write a parseable verdict breaks DAPO's learning signal. With the
+issue's reward (a parse failure scores 0, like a wrong pick) a group is mixed only when some
+rollout picks the correct candidate, so a verdict is reinforced when right and never penalised
+when wrong (its group is all-0 and dynamic sampling drops it). Measured on the embedded 135M
+model: the judge learns the format and collapses onto the position it names most often
+("Judgment: 0"), after which nearly every group is all-equal and training stalls.
+
+The cure used by R1-style pipelines is a short supervised cold start. Here its targets carry no
+correctness information: each task's target is `Judgment: k` with k drawn uniformly at random
+(seeded) from its candidates. The warmed-up judge writes the format with a flat preference over
+positions, so every pick DAPO makes afterwards is parseable and rewarded only for being right.
+What it learns about choosing comes from DAPO alone; the miniature benchmark evaluates the
+warmed-up judge on its own to show that (it should score like random choice).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from harness.selectors.judgment import parse_judgment
+from harness.types import stable_hash
+
+
+@dataclass(frozen=True)
+class WarmupOptions:
+    enable: bool = False
+    examples: int = 256  # tasks used (drawn without replacement, seeded)
+    epochs: int = 1
+    batch_size: int = 8
+    learning_rate: float = 5e-5
+    seed: int = 0
+    check_prompts: int = 16  # sampled afterwards (temperature 1) to measure the parse rate
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "WarmupOptions":
+        data = dict(data or {})
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown warmup option(s): {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(cls.__dataclass_fields__))}")
+        return cls(**data)
+
+
+@dataclass
+class WarmupReport:
+    examples: int
+    steps: int
+    seconds: float
+    loss_first: float
+    loss_last: float
+    parse_rate_after: float
+    label_counts: dict[int, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def warmup_targets(records: Sequence[Mapping[str, Any]], opts: WarmupOptions) -> list[tuple[str, str]]:
+    """(prompt, target) pairs; the index in each target is uniform over that task's candidates."""
+    rng = random.Random(opts.seed)
+    chosen = rng.sample(list(records), min(opts.examples, len(records)))
+    out = []
+    for record in chosen:
+        # seeded per task, so the label never depends on which other tasks were drawn
+        k = random.Random(stable_hash([opts.seed, record["task_id"]], 12)).randrange(int(record["n_candidates"]))
+        out.append((record["prompt"], f"Judgment: {k}"))
+    return out
+
+
+def _encode(tokenizer, prompt: str, target: str) -> tuple[list[int], list[int]]:
+    """Token ids of chat-templated prompt + target + EOS, and labels masking the prompt."""
+    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                         add_generation_prompt=True)
+    prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return prompt_ids + target_ids, [-100] * len(prompt_ids) + target_ids
+
+
+def run_format_warmup(model_path: str, records: Sequence[Mapping[str, Any]], opts: WarmupOptions,
+                      out_dir: str) -> WarmupReport:
+    """Fine-tune on uniform-label `Judgment: k` targets and save model + tokenizer to out_dir."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    started = time.time()
+    torch.manual_seed(opts.seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    pairs = warmup_targets(records, opts)
+    encoded = [_encode(tokenizer, p, t) for p, t in pairs]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.learning_rate, weight_decay=0.0)
+    rng = random.Random(opts.seed)
+    losses: list[float] = []
+    model.train()
+    for _ in range(opts.epochs):
+        order = list(range(len(encoded)))
+        rng.shuffle(order)
+        for start in range(0, len(order), opts.batch_size):
+            batch = [encoded[i] for i in order[start:start + opts.batch_size]]
+            width = max(len(ids) for ids, _ in batch)
+            ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
+            labels = torch.full((len(batch), width), -100, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, (x, y) in enumerate(batch):
+                ids[row, :len(x)], labels[row, :len(y)], mask[row, :len(x)] = \
+                    torch.tensor(x), torch.tensor(y), 1
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+            losses.append(float(loss.detach()))
+    model.eval()
+    parse_rate = _parse_rate(model, tokenizer, records, opts)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    labels_seen: dict[int, int] = {}
+    for _, target in pairs:
+        k = int(target.rsplit(" ", 1)[-1])
+        labels_seen[k] = labels_seen.get(k, 0) + 1
+    return WarmupReport(examples=len(pairs), steps=len(losses), seconds=round(time.time() - started, 1),
+                        loss_first=losses[0] if losses else float("nan"),
+                        loss_last=losses[-1] if losses else float("nan"), parse_rate_after=parse_rate,
+                        label_counts=dict(sorted(labels_seen.items())))
+
+
+def _parse_rate(model, tokenizer, records: Sequence[Mapping[str, Any]], opts: WarmupOptions) -> float:
+    """Share of sampled replies (temperature 1, 16 tokens) that parse, on tasks of the training set."""
+    import torch
+
+    if opts.check_prompts <= 0:
+        return float("nan")
+    sample = random.Random(opts.seed + 1).sample(list(records), min(opts.check_prompts, len(records)))
+    saved_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": r["prompt"]}], tokenize=False,
+                                           add_generation_prompt=True) for r in sample]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**batch, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=16,
+                             pad_token_id=tokenizer.pad_token_id)
+    replies = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    tokenizer.padding_side = saved_side
+    parsed = [parse_judgment(text, int(r["n_candidates"])) is not None for text, r in zip(replies, sample)]
+    return sum(parsed) / len(parsed)
