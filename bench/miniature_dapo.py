@@ -190,10 +190,9 @@ def main() -> None:
              + (" with the --tiny overrides (a plumbing check, not a result)" if args.tiny else "")
              + f"; checkpoint `{entry['name']}`, {entry.get('steps')} DAPO steps.",
              f"Held-out: {len(tasks)} selection tasks from {n_problems} arith test-split problems "
-             + ("(up to {} candidate sets each, every set in all its rotations) ".format(args.eval_sets)
+             + (f"(up to {args.eval_sets} candidate sets each, every set in all its rotations) "
                 if opts.rotate_positions else "")
-             + 
-             f"(level=single; operands disjoint from training), {args.samples} judgment(s) per task and judge, "
+             + f"(level=single; operands disjoint from training), {args.samples} judgment(s) per task and judge, "
              f"judge max_tokens {max_tokens} (prompted judge {judges[0][2]}), temperature 0.6. Builder stats: {json.dumps(stats.to_json())}.", "",
              "| selector | accuracy | 95% CI (bootstrap over problems) | judgment parse rate |",
              "|---|---|---|---|"]

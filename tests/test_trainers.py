@@ -62,6 +62,16 @@ def _tasks(problem, n_correct, n_wrong, opts=None, distinct=True, counter=chars_
     return out, stats, cands, grades
 
 
+def _synthetic_build(n_problems: int):
+    """Selection tasks (default options) from n synthetic problems of 2 correct + 6 wrong candidates."""
+    problems = [_problem(i) for i in range(n_problems)]
+    cands, grades = {}, {}
+    for p in problems:
+        cands[p.id], grades[p.id] = _pool(p, 2, 6)
+    src = PoolSource(pool=_FakePool(), task=_FakeTask(problems), candidates=cands, grades=grades)
+    return build_selection_tasks([src], BuildOptions(), guard=EvalGuard())
+
+
 def test_builder_keeps_only_low_pass_rate_problems():
     for n_correct, n_wrong, kept in ((8, 8, False), (9, 7, False), (7, 9, True), (1, 15, True), (0, 16, False),
                                      (3, 0, False)):
@@ -148,12 +158,7 @@ def test_builder_dedupes_identical_texts_and_caps_tokens():
 
 
 def test_dataset_roundtrip_records_what_was_shown(tmp_path):
-    problems = [_problem(i) for i in range(5)]
-    cands, grades = {}, {}
-    for p in problems:
-        cands[p.id], grades[p.id] = _pool(p, 2, 6)
-    src = PoolSource(pool=_FakePool(), task=_FakeTask(problems), candidates=cands, grades=grades)
-    records, stats = build_selection_tasks([src], BuildOptions(), guard=EvalGuard())
+    records, stats = _synthetic_build(5)
     path = write_dataset(tmp_path / "tasks.jsonl", records, {"stats": stats.to_json()})
     header, rows = read_dataset(path)
     assert header["kind"] == "selection-tasks" and rows == records
@@ -442,12 +447,7 @@ def test_verl_export_schema_and_config(tmp_path):
     from trainers.train import load_config
     from trainers.verl_export import export_verl, hydra_overrides
 
-    problems = [_problem(i) for i in range(10)]
-    cands, grades = {}, {}
-    for p in problems:
-        cands[p.id], grades[p.id] = _pool(p, 2, 6)
-    src = PoolSource(pool=_FakePool(), task=_FakeTask(problems), candidates=cands, grades=grades)
-    records, stats = build_selection_tasks([src], BuildOptions(), guard=EvalGuard())
+    records, stats = _synthetic_build(10)
     dataset = write_dataset(tmp_path / "tasks.jsonl", records, {})
     paths = export_verl(dataset, tmp_path / "verl", load_config("paper-math"), val_fraction=0.2)
     train, val = pd.read_parquet(paths["train"]), pd.read_parquet(paths["val"])

@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from harness.selectors.judgment import parse_judgment
 from harness.types import stable_hash
+from trainers.selection_data import judge_input_text
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,7 @@ def warmup_targets(records: Sequence[Mapping[str, Any]], opts: WarmupOptions) ->
 
 def _encode(tokenizer, prompt: str, target: str) -> tuple[list[int], list[int]]:
     """Token ids of chat-templated prompt + target + EOS, and labels masking the prompt."""
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                         add_generation_prompt=True)
-    prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    prompt_ids = tokenizer(judge_input_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
     target_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     return prompt_ids + target_ids, [-100] * len(prompt_ids) + target_ids
 
@@ -139,8 +138,7 @@ def _parse_rate(model, tokenizer, records: Sequence[Mapping[str, Any]], opts: Wa
         return float("nan")
     sample = random.Random(opts.seed + 1).sample(list(records), min(opts.check_prompts, len(records)))
     saved_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": r["prompt"]}], tokenize=False,
-                                           add_generation_prompt=True) for r in sample]
+    texts = [judge_input_text(tokenizer, r["prompt"]) for r in sample]
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     with torch.no_grad():
         out = model.generate(**batch, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=16,

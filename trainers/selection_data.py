@@ -253,15 +253,18 @@ def chars_token_counter(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+def judge_input_text(tokenizer, prompt: str) -> str:
+    """The text the judge reads: its chat template applied with the generation prompt on (when it has one)."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+    return prompt
+
+
 def tokenizer_counter(tokenizer) -> Callable[[str], int]:
     """Prompt length as the judge will see it: the chat template applied, generation prompt on."""
     def count(prompt: str) -> int:
-        if getattr(tokenizer, "chat_template", None):
-            text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                 add_generation_prompt=True)
-        else:
-            text = prompt
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(tokenizer(judge_input_text(tokenizer, prompt), add_special_tokens=False)["input_ids"])
     return count
 
 
