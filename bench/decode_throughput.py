@@ -43,7 +43,8 @@ OUT = ROOT / "bench" / "out" / "decode_throughput.json"
 
 
 def requests() -> list[GenRequest]:
-    return [GenRequest(seed=1000 + i, params=PARAMS, messages=(("user", f"{q} Answer with a number."),), tag=i)
+    return [GenRequest(seed=1000 + i, params=PARAMS, messages=(("user", f"{q} Answer with a number."),),
+                       tag=i)
             for i, q in enumerate(QUESTIONS)]
 
 
@@ -61,13 +62,14 @@ def measure(name: str, make, repeats: int) -> dict:
             results = backend.generate(batch, progress=False)
             wall = time.perf_counter() - t
             tokens = sum(r.completion_tokens or 0 for r in results)
-            runs.append({"seconds": round(wall, 3), "completion_tokens": tokens, "tok_per_s": round(tokens / wall, 1)})
+            runs.append({"seconds": round(wall, 3), "completion_tokens": tokens,
+                         "tok_per_s": round(tokens / wall, 1)})
             texts = texts or [r.text for r in results]
     finally:
         backend.close()
     best = statistics.median(r["tok_per_s"] for r in runs)
-    print(f"  {name:<9} load {load_s:6.1f} s   " + "   ".join(f"{r['tok_per_s']:7.1f} tok/s ({r['seconds']:.2f} s)"
-                                                             for r in runs), flush=True)
+    print(f"  {name:<9} load {load_s:6.1f} s   "
+          + "   ".join(f"{r['tok_per_s']:7.1f} tok/s ({r['seconds']:.2f} s)" for r in runs), flush=True)
     return {"backend": name, "load_seconds": round(load_s, 1), "runs": runs, "tok_per_s": round(best, 1),
             "texts": texts}
 
@@ -94,14 +96,17 @@ def main(argv=None) -> int:
         if name == "llamacpp":
             from harness.backends.llamacpp_backend import LlamaCppBackend
 
-            rows[name] = measure(name, lambda: LlamaCppBackend("smollm2-135m", n_threads=args.threads), args.repeats)
+            rows[name] = measure(name, lambda: LlamaCppBackend("smollm2-135m", n_threads=args.threads),
+                                 args.repeats)
         elif name == "openai":
             from harness.backends.openai_backend import LLAMA_CPP_PLAIN_SAMPLING, OpenAIBackend
+
             from llama_server import llama_server
 
             with llama_server(n_threads=args.threads) as url:
                 rows[name] = measure(name, lambda: OpenAIBackend("smollm2-135m", url, concurrency=8,
-                                                                 extra_body=LLAMA_CPP_PLAIN_SAMPLING), args.repeats)
+                                                                 extra_body=LLAMA_CPP_PLAIN_SAMPLING),
+                                     args.repeats)
         elif name == "hf":
             try:
                 from harness.backends.hf_backend import HFBackend
@@ -124,7 +129,8 @@ def main(argv=None) -> int:
         "prompts": len(QUESTIONS), "max_tokens": PARAMS.max_tokens, "temperature": PARAMS.temperature,
         "top_p": PARAMS.top_p, "llama_cpp_threads": args.threads, "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-        "torch": torch.__version__, "llama_cpp_python": getattr(sys.modules.get("llama_cpp"), "__version__", None),
+        "torch": torch.__version__,
+        "llama_cpp_python": getattr(sys.modules.get("llama_cpp"), "__version__", None),
         "load_avg_1min": os.getloadavg()[0], "llamacpp_server_texts_equal": same,
         "results": {name: {k: v for k, v in row.items() if k != "texts"} for name, row in rows.items()},
         "sample_texts": {name: row["texts"][:2] for name, row in rows.items()},

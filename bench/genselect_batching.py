@@ -2,7 +2,8 @@
 
 Same process, same backend instance (hf, the embedded SmolLM2-135M, fp32 CPU), same prompts
 and seeds: 16 GenSelect prompts over 4 arithmetic candidates each. The batched path is what
-harness/llm_eval.py does (all requests of a round in one generate call); the baseline sends
+the estimator does for asking selectors (harness/evaluate.py: all requests of a round in one
+generate call); the baseline sends
 them one by one. Prints both wall times and writes bench/out/genselect_batching.json.
 
     python bench/genselect_batching.py [--prompts 16] [--max-tokens 32]
@@ -40,7 +41,8 @@ def main() -> None:
     args = parser.parse_args()
     backend = HFBackend("smollm2-135m", batch_size=args.batch_size)
     params = SamplingParams(temperature=0.6, top_p=0.95, max_tokens=args.max_tokens)
-    requests = [GenRequest(seed=i, params=params, messages=(("user", p),)) for i, p in enumerate(prompts(args.prompts))]
+    requests = [GenRequest(seed=i, params=params, messages=(("user", p),))
+                for i, p in enumerate(prompts(args.prompts))]
     backend.generate(requests[:2], progress=False)  # warm-up
 
     start = time.perf_counter()

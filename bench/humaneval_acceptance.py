@@ -1,5 +1,6 @@
-"""Benchmark/acceptance (python bench/humaneval_acceptance.py [RESULTS_DIR]): import the CodeGen-16B HumanEval pool (164 x 100), grade it in the sandbox through
-harness.run (selectors first, majority, oracle), report pass@k and majority-by-behaviour@N."""
+"""Benchmark/acceptance (python bench/humaneval_acceptance.py [RESULTS_DIR]): import the CodeGen-16B
+HumanEval pool (164 x 100), grade it in the sandbox through harness.run (selectors first, majority,
+oracle), report pass@k and majority-by-behaviour@N."""
 import json
 import os
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 from harness.config import RunConfig
 from harness.estimators import pass_at_k
 from harness.grades import grades_file
+from harness.jsonl import read_records
 from harness.plugins import load_task
 from harness.pool_import import import_pool
 from harness.pools import PoolStore
@@ -35,17 +37,19 @@ def main():
     t_run = time.time() - t1
     pool = outcome.pool
     grader = task.grader()
-    rows = [json.loads(l) for l in grades_file(pool, grader).read_text().splitlines()[1:]]
+    _, rows = read_records(grades_file(pool, grader), "grades")
     by = {}
     for r in rows:
         by.setdefault(r["problem_id"], {})[r["index"]] = r
     verdicts = Counter(r["verdict"] for r in rows)
-    out = {"import_s": round(t_import, 1), "grade_and_run_s": round(t_run, 1), "grading": outcome.grading.to_json(),
-           "programs": len(rows), "verdicts": dict(verdicts), "isolation": grader.isolation() if hasattr(grader, "isolation") else None}
+    out = {"import_s": round(t_import, 1), "grade_and_run_s": round(t_run, 1),
+           "grading": outcome.grading.to_json(), "programs": len(rows), "verdicts": dict(verdicts),
+           "isolation": grader.isolation() if hasattr(grader, "isolation") else None}
     for k in (1, 10, 100):
         vals = [pass_at_k(len(v), sum(1 for x in v.values() if x["correct"]), k) for v in by.values()]
         out[f"pass@{k}"] = round(100 * sum(vals) / len(vals), 2)
-    out["runs"] = {r["selector"]: {s["n"]: round(100 * s["accuracy"], 2) for s in r["summary"]} for r in outcome.to_json()["runs"]}
+    out["runs"] = {r["selector"]: {s["n"]: round(100 * s["accuracy"], 2) for s in r["summary"]}
+                   for r in outcome.to_json()["runs"]}
     out["no_cluster"] = sum(1 for r in rows if r["cluster"] is None)
     print(json.dumps(out, indent=1))
     (Path(__file__).parent / "out").mkdir(exist_ok=True)

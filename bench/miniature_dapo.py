@@ -16,12 +16,14 @@ cached under --results-dir, so a rerun only retrains and re-judges.
    registered in results/checkpoints/).
 3. Held-out evaluation: pools on arith TEST problems (disjoint operands by construction), selection
    tasks built with the same builder and options, and on each task:
-     random     expected accuracy |correct| / k (exact)
-     majority   most frequent extracted answer among the shown candidates, ties scored fractionally
-     oracle     1 by construction (every task holds a correct candidate)
+     random     the `random` selector: |correct| / k (exact)
+     majority   the `majority` selector (answer clusters, ties fractional; abstains with no answer)
+     oracle     the `oracle` selector: 1 by construction (every task holds a correct candidate)
      prompted   GenSelect with the untrained base model as judge
      warm-up    the format cold start alone (random labels): the control for what DAPO added
      trained    GenSelect with the DAPO checkpoint as judge (what rl-genselect runs)
+   Every number goes through the selector protocol (harness.evaluate.score_sets, the same
+   selectors and judge path as `python -m harness run`); judge calls are cached in results/judge.
    LLM judges: `--samples` draws per task (temperature 0.6, the selector's default); a parse
    failure falls back to a random candidate, scored as its expectation, and is counted.
    Per-problem means -> 95% bootstrap CIs over problems (harness.estimators.bootstrap_ci), plus
@@ -34,20 +36,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from harness.backends.base import GenRequest, SamplingParams
 from harness.estimators import bootstrap_ci, paired_difference
+from harness.evaluate import EvalOptions, score_sets
 from harness.jsonl import write_json_atomic
+from harness.run import build_problem_pools
 from harness.selectors.genselect import GenSelect
-from harness.selectors.judgment import parse_judgment
+from harness.selectors.simple import Oracle, Random
+from harness.selectors.voting import Majority
 from harness.settings import Settings
-from harness.types import stable_hash
 from trainers.selection_data import BuildOptions, build_selection_tasks
-from trainers.train import load_config, main as train_main, prepare_sources, token_counter
+from trainers.train import load_config, prepare_sources, token_counter
+from trainers.train import main as train_main
 
 TINY = {  # a few minutes end to end: proves every stage runs
     "data": {"pools": [{"task": "arith:level=single,n=16,split=train,seed=0",
@@ -59,41 +62,30 @@ TINY = {  # a few minutes end to end: proves every stage runs
 }
 
 
-def majority_score(answers: list[str | None], correct: list[bool]) -> float:
-    votes = Counter(a for a in answers if a is not None)
-    if not votes:
-        return sum(correct) / len(correct)
-    top = max(votes.values())
-    tied = [a for a, v in votes.items() if v == top]
-    # a tied answer's correctness: whether its candidates are correct (same answer = same verdict)
-    return float(np.mean([next(c for a2, c in zip(answers, correct) if a2 == a) for a in tied]))
+def judge(label: str, model: str, budget: int, inputs, sets, samples: int, opts, settings, batch_size: int) -> dict:
+    """One judge on every held-out set, `samples` judgments each, through the selector protocol:
+    GenSelect with the training prompt (same prompt version and view cap), the judge cache, one
+    batched pass. A parse failure is the selector's random fallback, scored as its expectation."""
+    from harness.judging import Judging
 
-
-def judge(model: str, tasks: list[dict], samples: int, max_tokens: int, seed: int, batch_size: int) -> list[dict]:
-    """Per task: mean score over `samples` judgments and their parse count (one batched pass)."""
-    from harness.backends.hf_backend import HFBackend
-
-    selector = GenSelect(judge_model=model, max_tokens=max_tokens)
-    params = SamplingParams(**selector.sampling())
-    requests = [GenRequest(seed=int(stable_hash([seed, t["task_id"], s], 12), 16), params=params,
-                           messages=(("user", t["prompt"]),), tag=(i, s))
-                for i, t in enumerate(tasks) for s in range(samples)]
-    backend = HFBackend(model=model, batch_size=batch_size)
+    selector = GenSelect(judge_model=model, max_tokens=budget, prompt_version=opts.prompt_version,
+                         max_chars=opts.max_chars, backend_options={"batch_size": batch_size})
+    pools, correct, options = inputs
+    judging = Judging(settings.results_dir / "judge")
     try:
-        results = backend.generate(requests, progress=False)
+        scored = score_sets([selector], pools, correct, [s for s in sets for _ in range(samples)], options, judging)
     finally:
-        backend.close()
-    out = [{"scores": [], "parsed": 0, "raw": [], "choices": []} for _ in tasks]
-    for request, result in zip(requests, results):
-        i, _ = request.tag
-        task = tasks[i]
-        k, correct = task["n_candidates"], set(task["correct_positions"])
-        choice = parse_judgment(result.text, k)
-        out[i]["scores"].append(len(correct) / k if choice is None else float(choice in correct))
-        out[i]["parsed"] += choice is not None
-        out[i]["raw"].append(result.text)
-        out[i]["choices"].append(choice)
-    return out
+        judging.close()
+    result = scored[selector.name]
+    stats = result.judge
+    credit = result.credit.reshape(len(sets), samples)
+    first_calls = [row.calls[0] if row is not None and row.calls else None for row in result.selections]
+    return {"values": credit.mean(axis=1).tolist(),
+            "parse_rate": 1.0 - stats.parse_failure_rate if stats.windows_judged else None,
+            "judge_calls": stats.calls, "cached": stats.cached,
+            "examples": [c.raw for c in first_calls[:3 * samples:samples] if c is not None],
+            "choices": [[c.parsed if c is not None else None for c in first_calls[k * samples:(k + 1) * samples]]
+                        for k in range(len(sets))]}
 
 
 def per_problem(tasks: list[dict], values: list[float]) -> np.ndarray:
@@ -145,30 +137,28 @@ def main() -> None:
     tasks, stats = build_selection_tasks(sources, opts, count_tokens=count, allow_eval=True)
     if not tasks:
         raise SystemExit(f"no held-out selection task survived the filters: {stats.to_json()}")
-    grades = sources[0].grades
     max_tokens = int(entry.get("max_tokens") or cfg["dapo"]["max_completion_length"])
 
-    rows: dict[str, dict] = {}
-    random_scores = [len(t["correct_positions"]) / t["n_candidates"] for t in tasks]
-    majority = []
-    for t in tasks:
-        gs = grades[t["problem_id"]]
-        by_index = {g.index: g for g in gs}
-        answers = [by_index[i].answer for i in t["shown_indices"]]
-        majority.append(majority_score(answers, [bool(by_index[i].correct) for i in t["shown_indices"]]))
-    rows["random"] = {"values": random_scores}
-    rows["majority"] = {"values": majority}
-    rows["oracle"] = {"values": [1.0] * len(tasks)}
+    # Every number below goes through the selector protocol (harness.evaluate.score_sets): the
+    # same Random, Majority and Oracle selectors as `python -m harness run`, and GenSelect judges.
+    source = sources[0]
+    problems = [p for p in source.task.problems() if p.id in source.candidates]
+    pools, correct = build_problem_pools(problems, source.candidates, source.grades, source.task.kind)
+    where = {p.id: i for i, p in enumerate(problems)}
+    position = {p.id: {c.index: k for k, c in enumerate(source.candidates[p.id])} for p in problems}
+    sets = [(where[t["problem_id"]], [position[t["problem_id"]][i] for i in t["shown_indices"]]) for t in tasks]
+    options = EvalOptions(progress=False)
+    baselines = score_sets([Random(), Majority(), Oracle()], pools, correct, sets, options)
+    rows: dict[str, dict] = {name: {"values": baselines[name].credit.tolist()}
+                             for name in ("random", "majority", "oracle")}
     judges = [("GenSelect prompted (base SmolLM2-135M)", "smollm2-135m", max(max_tokens, args.prompted_max_tokens))]
     warm = Path(entry["path"]) / "format-warmup"
     if warm.is_dir():  # the control: format cold start alone (uniform random labels), before DAPO
         judges.append(("format warm-up only (before DAPO)", str(warm), max_tokens))
     judges.append((f"GenSelect DAPO-trained ({entry['name']})", entry["path"], max_tokens))
     for label, model, budget in judges:
-        judged = judge(model, tasks, args.samples, budget, seed=1, batch_size=args.batch_size)
-        rows[label] = {"values": [float(np.mean(j["scores"])) for j in judged],
-                       "parse_rate": sum(j["parsed"] for j in judged) / (len(judged) * args.samples),
-                       "examples": [j["raw"][0] for j in judged[:3]], "choices": [j["choices"] for j in judged]}
+        rows[label] = judge(label, model, budget, (pools, correct, options), sets, args.samples, opts, settings,
+                            args.batch_size)
 
     table = []
     per = {}

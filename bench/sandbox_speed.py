@@ -55,7 +55,8 @@ def run_bare(items, workers: int, python: str, folder: Path) -> tuple[float, lis
         paths.append(path)
 
     def one(i: int) -> str:
-        proc = subprocess.run([python, "-S", str(paths[i])], input=items[i][1], capture_output=True, timeout=6)
+        proc = subprocess.run([python, "-S", str(paths[i])], input=items[i][1], capture_output=True,
+                              timeout=6)
         return proc.stdout.decode()
 
     start = time.perf_counter()
@@ -65,7 +66,8 @@ def run_bare(items, workers: int, python: str, folder: Path) -> tuple[float, lis
 
 
 def run_sandbox(executor: Executor, items) -> tuple[float, list[str]]:
-    jobs = [Job(files={"prog.py": program}, runs=(Run(argv=("prog.py",), stdin=stdin),)) for program, stdin in items]
+    jobs = [Job(files={"prog.py": program}, runs=(Run(argv=("prog.py",), stdin=stdin),))
+            for program, stdin in items]
     start = time.perf_counter()
     results = executor.run(jobs)
     elapsed = time.perf_counter() - start
@@ -118,7 +120,8 @@ def main() -> None:
         "sandbox_minimal_programs_per_s": round(min_rate, 1),
         "sandbox_vs_bare": round(box_rate / bare_rate, 3),
         "target_ratio": 0.70,
-        "rounds_s": {"bare": [round(t, 3) for t in bare_times], "sandbox": [round(t, 3) for t in sandbox_times],
+        "rounds_s": {"bare": [round(t, 3) for t in bare_times],
+                     "sandbox": [round(t, 3) for t in sandbox_times],
                      "sandbox_minimal": [round(t, 3) for t in minimal_times]},
         "startup_s": {"sandbox": round(startup, 3), "sandbox_minimal": round(startup_minimal, 3)},
         "isolation": isolation,
@@ -127,10 +130,11 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"bare subprocess.run : {bare_rate:7.1f} programs/s")
-    print(f"sandbox (full)      : {box_rate:7.1f} programs/s  ({box_rate / bare_rate:.0%} of bare; target >= 70%)")
+    print(f"sandbox (full)      : {box_rate:7.1f} programs/s  ({box_rate / bare_rate:.0%} of bare; "
+          "target >= 70%)")
     print(f"sandbox (minimal)   : {min_rate:7.1f} programs/s")
-    print(f"start-up: full {startup:.2f}s, minimal {startup_minimal:.2f}s; {n} programs x {args.repeat} rounds, "
-          f"{args.workers} workers -> {out}")
+    print(f"start-up: full {startup:.2f}s, minimal {startup_minimal:.2f}s; {n} programs x {args.repeat} "
+          f"rounds, {args.workers} workers -> {out}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.evaluate import EvalOptions, evaluate_selectors
+from harness.evaluate import EvalOptions, estimate
 from harness.selectors.base import ProblemPool
 from harness.selectors.simple import First, Oracle
 from harness.selectors.voting import Majority
@@ -77,8 +77,8 @@ def vectorised(pools, correct, force_sampling: bool) -> dict:
     if force_sampling:
         for selector in selectors:
             selector.closed_form = lambda ok, n: None  # instance override: no closed form
-    results = evaluate_selectors(selectors, pools, correct, NS, options)
-    return {name: [r.accuracy for r in points] for name, points in results.items()}
+    results = estimate(selectors, pools, correct, NS, options)
+    return {name: [r.accuracy for r in est.results] for name, est in results.items()}
 
 
 def timed(fn, *args):

@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.errors import CheckpointError
 from harness.jsonl import Appender, read_records
 
 INDEX = "index.jsonl"
 
 
-class NoCheckpointError(LookupError):
+class NoCheckpointError(CheckpointError, LookupError):
     """rl-genselect was asked for but no trained checkpoint is registered."""
 
 
@@ -36,7 +37,8 @@ def register_checkpoint(results_dir: str | Path, entry: dict[str, Any]) -> dict[
     for key in ("name", "path", "base_model"):
         if key not in entry:
             raise ValueError(f"a checkpoint entry needs {key!r}")
-    entry = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "created_unix": time.time(), **entry}
+    entry = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "created_unix": time.time(),
+             **entry}
     with Appender(checkpoints_dir(results_dir) / INDEX, "checkpoints", {}) as out:
         out.write(entry)
     return entry
@@ -50,12 +52,13 @@ def resolve_checkpoint(results_dir: str | Path, name_or_path: str | None = None)
         named = [e for e in entries if e["name"] == name_or_path]
         if not named:
             known = ", ".join(e["name"] for e in entries) or "(none)"
-            raise NoCheckpointError(f"no checkpoint named {name_or_path!r} under {checkpoints_dir(results_dir)}; "
-                                    f"registered: {known}")
+            raise NoCheckpointError(f"no checkpoint named {name_or_path!r} under "
+                                    f"{checkpoints_dir(results_dir)}; registered: {known}")
         return named[-1]
     if not entries:
         raise NoCheckpointError(
-            f"rl-genselect needs a trained selector, and none is registered under {checkpoints_dir(results_dir)}. "
+            "rl-genselect needs a trained selector, and none is registered under "
+            f"{checkpoints_dir(results_dir)}. "
             "Train one with `python -m harness train --config trainers/configs/cpu-smoke.yaml`, "
             "or name a model folder with --judge-model PATH.")
     return max(entries, key=lambda e: e.get("created_unix", 0))

@@ -1,7 +1,15 @@
 """`python -m harness ...`: argument parsing only; every command calls the public Python API.
 
-Heavy modules (numpy, pandas, matplotlib, math-verify, torch) are imported inside the command
-functions so that `--help` and `list` answer quickly.
+The `run` and `compare` flags are generated from the pydantic models in harness.config (name,
+default and help come from the fields); a YAML file (`--config run.yaml`) and `HARNESS_<FIELD>`
+environment variables fill what the flags leave out. Other packages add subcommands through the
+`harness.commands` entry-point group: the entry point names `add(subparsers)`, which creates its
+subparser and returns `handler(args, settings) -> int` (trainers contributes `train` this way).
+
+Errors: a HarnessError (anything the user can fix) prints as `error: ...` and exits with 2;
+every other exception is a defect and keeps its traceback. Heavy modules (numpy, pandas,
+matplotlib, math-verify, torch) are imported inside the command functions so that `--help` and
+`list` answer quickly.
 """
 
 from __future__ import annotations
@@ -9,7 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from typing import Any, Callable, Sequence
+
+from harness.errors import HarnessError
+
+Handler = Callable[[argparse.Namespace, Any], int]
+METAVARS = {"ints": "N,...", "strs": "A,...", "int": "INT", "float": "X"}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -27,71 +40,93 @@ def _generation_args(parser: argparse.ArgumentParser, required: bool = False) ->
     g.add_argument("--gen-seed", type=int, default=0)
 
 
-def _settings(args):
+def settings_from_args(args: argparse.Namespace):
+    """The Settings of a command: --data-dir / --results-dir, else the environment."""
     from harness.settings import Settings
 
-    return Settings.resolve(data_dir=args.data_dir, results_dir=args.results_dir)
+    return Settings.resolve(data_dir=getattr(args, "data_dir", None),
+                            results_dir=getattr(args, "results_dir", None))
 
 
-def build_parser() -> argparse.ArgumentParser:
+# -- flags generated from a config model -----------------------------------------------------------
+
+def add_config_flags(parser: argparse.ArgumentParser, model) -> None:
+    """One flag per field of `model` (harness.config.cli_fields), help and default from the field.
+
+    Every flag defaults to "absent" (argparse.SUPPRESS), so the model's own defaults, a config
+    file and HARNESS_<FIELD> variables apply to whatever the command line leaves out.
+    """
+    from harness.config import cli_fields, field_flags, field_kind
+
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for name in cli_fields(model):
+        info = model.model_fields[name]
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        target: Any = parser
+        if extra.get("group"):
+            if extra["group"] not in groups:
+                groups[extra["group"]] = parser.add_argument_group(extra["group"])
+            target = groups[extra["group"]]
+        kind, choices = field_kind(model, name)
+        text = (info.description or "").replace("%", "%%")
+        if info.is_required():
+            text += " (required: a flag, the --config file or HARNESS_" + name.upper() + ")"
+        elif kind != "bool" and info.default is not None:
+            shown = ",".join(map(str, info.default)) if isinstance(info.default, tuple) else info.default
+            text += f" (default: {shown})"
+        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": text}
+        if kind == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+            kwargs["help"] = text + f" (default: {'on' if info.default else 'off'})"
+        elif kind == "choice":
+            kwargs["choices"] = list(choices)
+        else:
+            kwargs["metavar"] = METAVARS.get(kind, "TEXT")
+        target.add_argument(*field_flags(model, name), **kwargs)
+    parser.add_argument("--config", dest="config_file", metavar="FILE",
+                        help="YAML file of field values (keys as the flags, e.g. draws: 500); flags "
+                             "override it, and HARNESS_<FIELD> environment variables override the file")
+
+
+def config_from_args(model, args: argparse.Namespace, **overrides: Any):
+    """The config of a command: the flags given > HARNESS_<FIELD> > --config file > defaults."""
+    from harness.config import cli_fields, load_config, parse_text
+
+    values: dict[str, Any] = {}
+    for name in cli_fields(model):
+        if name in vars(args):
+            value = getattr(args, name)
+            values[name] = parse_text(model, name, value) if isinstance(value, str) else value
+    values.update(overrides)
+    return load_config(model, values, config_file=getattr(args, "config_file", None))
+
+
+# -- the parser ------------------------------------------------------------------------------------
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
+    """The argument parser and the handler of each command (built-ins and harness.commands)."""
+    from harness.config import CompareConfig, RunConfig
+
     parser = argparse.ArgumentParser(prog="python -m harness",
                                      description="Best-of-N selection harness: pools, selectors, exact estimators.")
     sub = parser.add_subparsers(dest="command", required=True)
+    handlers: dict[str, Handler] = {}
 
-    p = sub.add_parser("list", help="show every registered task, selector and backend")
+    p = sub.add_parser("list", help="show every registered task, selector, backend and command")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("run", help="grade a pool, run selectors, write run records and the leaderboard")
+    p = sub.add_parser("run", help="grade a pool, run selectors, write run records and the leaderboard",
+                       description="Grade a pool (or generate one with --model), run the selectors at "
+                                   "each N, write run records and refresh the leaderboard.")
     _common(p)
-    p.add_argument("--task", required=True)
-    p.add_argument("--selector", required=True, help="one selector or a comma list, e.g. first,majority,oracle")
-    p.add_argument("--pool", help="pool name: <task>/<slug>[/<key>], slug, key prefix or path "
-                                  "(or give --model to use/generate the pool of that model)")
-    _generation_args(p)
-    g = p.add_argument_group("LLM selectors (genselect, usc, rl-genselect)")
-    g.add_argument("--judge-model", help="judge model (default: the generator; rl-genselect: newest checkpoint)")
-    g.add_argument("--judge-backend", default="hf")
-    g.add_argument("--judge-max-tokens", type=int)
-    g.add_argument("--judge-temperature", type=float, default=0.6)
-    g.add_argument("--llm-draws", type=int, default=4, help="selections per problem and N (subset mode)")
-    g.add_argument("--window", type=int, default=8, help="candidates per judge prompt; more => knockout tournament")
-    g.add_argument("--tournament-repeats", type=int, default=1,
-                   help="knockouts per selection under random permutations, majority over winners (N > window)")
-    p.add_argument("--n", help="candidate counts, e.g. 1,2,4,8 or 1-12 (default: powers of two up to the pool size)")
-    p.add_argument("--paper", action="store_true", help="the paper protocol: fixed first N (default 8), fractional ties, mean over runs")
-    p.add_argument("--paper-runs", type=int, default=8)
-    p.add_argument("--draws", type=int, default=2000, help="random subsets per problem and N when no exact method applies")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tie-credit", choices=("fractional", "draw"), default="fractional",
-                   help="fractional: expected credit over tied picks (exact); draw: one seeded pick")
-    p.add_argument("--max-enumerate", type=int, default=5000)
-    p.add_argument("--workers", type=int, default=0, help="grading processes (0 = all cores)")
-    p.add_argument("--hub-id", help="override the task's hub dataset id (or a local dataset path)")
-    p.add_argument("--limit", type=int, help="only the first K problems of the task")
+    add_config_flags(p, RunConfig)
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("compare", help="the same selectors on pools from several generators: one table, one plot")
     _common(p)
-    p.add_argument("--task", required=True)
-    p.add_argument("--pools", required=True, help="comma list of pools, e.g. math_l5/qwen2-5-7b-instruct,math_l5/gemma-2-9b-it")
-    p.add_argument("--selectors", "--selector", dest="selectors", required=True)
-    p.add_argument("--n", help="candidate counts (default: powers of two up to the smallest pool)")
-    p.add_argument("--at", type=int, help="N shown in the table (default: the largest common N)")
-    p.add_argument("--paper", action="store_true")
-    p.add_argument("--draws", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--judge-model")
-    p.add_argument("--judge-backend", default="hf")
-    p.add_argument("--llm-draws", type=int, default=4)
-    p.add_argument("--out", help="output PNG (default results/plots/compare_<task>.png)")
-    p.add_argument("--quiet", action="store_true")
-
-    p = sub.add_parser("train", help="DAPO-train a GenSelect selector from graded pools (the trainers package)")
-    _common(p)
-    p.add_argument("--config", required=True, help="trainers/configs/<name>.yaml")
-    p.add_argument("--eval-on", help="after training, evaluate rl-genselect with the new checkpoint on this task")
-    p.add_argument("--eval-args", default="", help="extra run flags for --eval-on, e.g. '--model smollm2-135m --n 1,4'")
+    add_config_flags(p, CompareConfig)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("generate", help="sample candidates into a pool (resumable; generates only what is missing)")
     _common(p)
@@ -124,10 +159,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True)
     p.add_argument("--pool", help="pool ref or generator label (needed when the task has several pools)")
     p.add_argument("--out", help="output PNG path (default results/plots/scaling_<task>_<generator>.png)")
-    return parser
+
+    p = sub.add_parser("export", help="write a run in another tool's format (nemo-skills: output-rs*.jsonl)")
+    _common(p)
+    p.add_argument("--format", required=True, choices=("nemo-skills",))
+    p.add_argument("--run", required=True, help="a run folder, its run id, or a unique prefix of its folder name")
+    p.add_argument("--out", required=True, help="output folder (e.g. <dir>/eval-results/<benchmark>)")
+
+    handlers.update({"list": cmd_list, "run": cmd_run, "generate": cmd_generate, "compare": cmd_compare,
+                     "pool": cmd_pool, "leaderboard": cmd_leaderboard, "plot": cmd_plot, "export": cmd_export})
+    _add_plugin_commands(sub, handlers)
+    return parser, handlers
 
 
-def cmd_list(args) -> int:
+def _add_plugin_commands(sub: argparse._SubParsersAction, handlers: dict[str, Handler]) -> None:
+    """Subcommands from the harness.commands entry points (e.g. trainers' `train`)."""
+    from harness.plugins import COMMANDS
+
+    for name in COMMANDS.names():
+        if name in handlers:
+            continue  # a plugin cannot replace a built-in command
+        try:
+            add = COMMANDS.get(name)
+        except (ImportError, HarnessError) as exc:  # a broken plugin must not take the whole CLI down
+            print(f"warning: command {name!r} is unavailable: {exc}", file=sys.stderr)
+            continue
+        handler = add(sub)
+        if name not in sub.choices:
+            raise HarnessError(f"command plugin {name!r} did not add a subparser named {name!r}")
+        _common(sub.choices[name])
+        handlers[name] = handler
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+def cmd_list(args, settings=None) -> int:
     from harness.plugins import REGISTRIES
 
     listing = {kind: [{"name": e.name, "target": e.target, "origin": e.origin, "summary": e.summary}
@@ -143,21 +209,13 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
-    from harness.config import RunConfig, parse_ns
+def cmd_run(args, settings) -> int:
+    from harness.config import RunConfig
     from harness.run import run
 
-    config = RunConfig(task=args.task, selectors=tuple(s.strip() for s in args.selector.split(",") if s.strip()),
-                       pool=args.pool, ns=parse_ns(args.n) if args.n else None, paper=args.paper,
-                       paper_runs=args.paper_runs, draws=args.draws, seed=args.seed, tie_credit=args.tie_credit,
-                       max_enumerate=args.max_enumerate, workers=args.workers, hub_id=args.hub_id,
-                       limit=args.limit, model=args.model, backend=args.backend, samples=args.samples, temperature=args.temperature,
-                       max_tokens=args.max_tokens, gen_seed=args.gen_seed, judge_model=args.judge_model,
-                       judge_backend=args.judge_backend, judge_max_tokens=args.judge_max_tokens,
-                       judge_temperature=args.judge_temperature, llm_draws=args.llm_draws, window=args.window,
-                       tournament_repeats=args.tournament_repeats,
-                       progress=not args.quiet and not args.json)
-    outcome = run(config, _settings(args))
+    quiet = {"progress": False} if args.quiet or args.json else {}
+    config = config_from_args(RunConfig, args, **quiet)
+    outcome = run(config, settings)
     if args.json:
         print(json.dumps(outcome.to_json(), indent=2))
     else:
@@ -166,59 +224,36 @@ def cmd_run(args) -> int:
 
 
 def format_outcome(outcome) -> str:
-    lines = [f"task {outcome.records[0].task} | pool {outcome.pool.ref} | "
-             f"graded {outcome.grading.graded} new, {outcome.grading.cached} cached, {outcome.grading.errors} errors",
+    grading = outcome.grading
+    lines = [(f"task {outcome.records[0].task} | pool {outcome.pool.ref} | "
+              f"graded {grading.graded} new, {grading.cached} cached, {grading.errors} errors"),
              f"{'selector':<24} {'N':>4} {'accuracy':>9} {'95% CI':>15} {'method':>18}"]
     for record in outcome.records:
-        name = record.selector + (" (upper bound)" if record.data["selector"]["upper_bound"] else "")
+        name = record.info.selector.label()
         for point in record.summary:
-            method = ",".join(sorted(point["methods"]))
-            lines.append(f"{name:<24} {point['n']:>4} {100 * point['accuracy']:>8.2f}% "
-                         f"{100 * point['ci_low']:>6.1f}–{100 * point['ci_high']:<6.1f}  {method:>18}")
+            method = ",".join(sorted(point.methods))
+            lines.append(f"{name:<24} {point.n:>4} {100 * point.accuracy:>8.2f}% "
+                         f"{100 * point.ci_low:>6.1f}–{100 * point.ci_high:<6.1f}  {method:>18}")
     lines.append(f"run records: {', '.join(str(r.path) for r in outcome.records)}")
     return "\n".join(lines)
 
 
-def cmd_compare(args) -> int:
-    from pathlib import Path
-
+def cmd_compare(args, settings) -> int:
     from harness.compare import compare
-    from harness.config import RunConfig, parse_ns
+    from harness.config import CompareConfig
 
-    pools = [p.strip() for p in args.pools.split(",") if p.strip()]
-    base = RunConfig(task=args.task, selectors=tuple(s.strip() for s in args.selectors.split(",") if s.strip()),
-                     pool=pools[0], ns=parse_ns(args.n) if args.n else None, paper=args.paper, draws=args.draws,
-                     seed=args.seed, judge_model=args.judge_model, judge_backend=args.judge_backend,
-                     llm_draws=args.llm_draws, progress=not args.quiet)
-    result = compare(base, pools, _settings(args), n=args.at, out=Path(args.out) if args.out else None)
+    config = config_from_args(CompareConfig, args, **({"progress": False} if args.quiet else {}))
+    result = compare(config, settings)
     print(result.table)
     print(f"plot: {result.plot}")
     return 0
 
 
-def cmd_train(args) -> int:
-    import shlex
-
-    from trainers.train import main as train_main
-
-    settings = _settings(args)
-    entry = train_main(args.config, results_dir=str(settings.results_dir))
-    print(f"registered checkpoint {entry['name']} at {entry['path']}")
-    if args.eval_on:
-        run_args = ["run", "--task", args.eval_on, "--selector", "rl-genselect", "--judge-model", entry["name"],
-                    "--results-dir", str(settings.results_dir), *shlex.split(args.eval_args)]
-        if args.data_dir:
-            run_args += ["--data-dir", args.data_dir]
-        return main(run_args)
-    return 0
-
-
-def cmd_generate(args) -> int:
+def cmd_generate(args, settings) -> int:
     from harness.generate import GenerationConfig, generate_pool
     from harness.plugins import load_task
     from harness.pools import PoolStore
 
-    settings = _settings(args)
     task = load_task(args.task, settings)
     config = GenerationConfig(model=args.model, backend=args.backend, n=args.samples or 8, seed=args.gen_seed,
                               temperature=args.temperature, max_tokens=args.max_tokens, chunk=args.chunk)
@@ -228,13 +263,12 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def cmd_pool(args) -> int:
+def cmd_pool(args, settings) -> int:
     from pathlib import Path
 
     from harness.plugins import load_task
     from harness.pools import PoolStore
 
-    settings = _settings(args)
     store = PoolStore(settings.pools_dir)
     if args.pool_command == "list":
         for pool in store.all(args.task):
@@ -251,55 +285,60 @@ def cmd_pool(args) -> int:
     return 0
 
 
-def cmd_leaderboard(args) -> int:
+def cmd_leaderboard(args, settings) -> int:
     from harness.leaderboard import refresh_leaderboard
 
-    md_path, csv_path = refresh_leaderboard(_settings(args), n=args.n)
+    md_path, csv_path = refresh_leaderboard(settings, n=args.n)
     print((csv_path if args.csv else md_path).read_text(encoding="utf-8"))
     return 0
 
 
-def cmd_plot(args) -> int:
+def cmd_plot(args, settings) -> int:
     from pathlib import Path
 
     from harness.plots import plot_scaling
 
-    path = plot_scaling(_settings(args), args.task, args.pool, Path(args.out) if args.out else None)
+    path = plot_scaling(settings, args.task, args.pool, Path(args.out) if args.out else None)
     print(path)
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "generate": cmd_generate, "compare": cmd_compare, "train": cmd_train, "pool": cmd_pool, "leaderboard": cmd_leaderboard, "plot": cmd_plot}
+def cmd_export(args, settings) -> int:
+    from pathlib import Path
+
+    from harness.exports.nemo_skills import export_nemo_skills
+    from harness.store import find_run
+
+    export = export_nemo_skills(find_run(settings.runs_dir, args.run), settings, Path(args.out))
+    print(f"{len(export.files)} files in {export.folder}" +
+          (f"; GenSelect runs: {len(export.genselect_files)} files in {export.folder / 'genselect'}"
+           if export.genselect_files else ""))
+    return 0
+
+
+def print_error(exc: BaseException, stream=None) -> None:
+    """`error: <first line>`, further lines of the message indented under it."""
+    stream = stream or sys.stderr
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    print(f"error: {lines[0]}", file=stream)
+    for line in lines[1:]:
+        print(f"       {line}", file=stream)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        parser, handlers = build_parser()
+        args = parser.parse_args(argv)
+        settings = settings_from_args(args) if args.command != "list" else None
+        return handlers[args.command](args, settings)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # user-facing errors: one clear line, not a traceback
-        if _is_user_error(exc):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        raise
+    except BrokenPipeError:  # `python -m harness list | head`: the reader left; not an error of ours
+        import os
 
-
-def _is_user_error(exc: Exception) -> bool:
-    from harness.jsonl import JsonlFormatError
-    from harness.pools import PoolError
-    from harness.registry import UnknownPluginError
-    from harness.task import TaskDataError
-
-    user_errors = (UnknownPluginError, PoolError, TaskDataError, JsonlFormatError, FileNotFoundError)
-    try:
-        from pydantic import ValidationError
-
-        user_errors += (ValidationError,)
-    except ImportError:  # pragma: no cover
-        pass
-    from harness.plots import NothingToPlotError
-    from harness.run import GraderFailureError
-
-    return isinstance(exc, user_errors + (NothingToPlotError, GraderFailureError, ValueError))
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except HarnessError as exc:  # something the user can fix: one clear line, no traceback
+        print_error(exc)
+        return 2

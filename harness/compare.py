@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from harness.config import RunConfig
+from harness.config import CompareConfig
+from harness.errors import ConfigError
 from harness.pools import slugify
 from harness.run import RunOutcome, run
 from harness.settings import Settings
@@ -24,19 +25,27 @@ class Comparison:
     outcomes: tuple[RunOutcome, ...]
 
 
-def compare(base: RunConfig, pools: Sequence[str], settings: Settings, n: int | None = None,
-            out: Path | None = None, log=None) -> Comparison:
-    if len(pools) < 2:
-        raise ValueError("compare needs at least two pools (comma-separated)")
-    outcomes = tuple(run(base.model_copy(update={"pool": pool}), settings, log=log) for pool in pools)
-    common = set.intersection(*({p["n"] for r in o.records for p in r.summary} for o in outcomes))
+def compare(config: CompareConfig, settings: Settings, log=None) -> Comparison:
+    """Run every pool with the same options, then write one table and one figure.
+
+    The leaderboard is refreshed once at the end, not after each pool's run.
+    """
+    if len(config.pools) < 2:
+        raise ConfigError("compare needs at least two pools: --pools A,B")
+    outcomes = tuple(run(config.run_config(pool), settings, log=log, refresh_leaderboard=False)
+                     for pool in config.pools)
+    from harness.leaderboard import refresh_leaderboard
+
+    refresh_leaderboard(settings)
+    common = set.intersection(*({p.n for r in o.records for p in r.summary} for o in outcomes))
     if not common:
-        raise ValueError("the pools share no N value; pass --n with values every pool supports")
-    at = n if n is not None else max(common)
+        raise ConfigError("the pools share no N value; pass --n with values every pool supports")
+    at = config.at if config.at is not None else max(common)
     if at not in common:
-        raise ValueError(f"N={at} was not evaluated on every pool (common: {sorted(common)})")
+        raise ConfigError(f"--at {at}: N={at} was not evaluated on every pool (common: {sorted(common)})")
     table = _table(outcomes, at)
-    path = _plot(outcomes, base.task, out or settings.plots_dir / f"compare_{slugify(base.task)}.png")
+    out = Path(config.out) if config.out else settings.plots_dir / f"compare_{slugify(config.task)}.png"
+    path = _plot(outcomes, config.task, out)
     return Comparison(table=table, plot=path, outcomes=outcomes)
 
 
@@ -52,11 +61,10 @@ def _table(outcomes: Sequence[RunOutcome], n: int) -> str:
     for name in selectors:
         cells = []
         for outcome in outcomes:
-            record = next(r for r in outcome.records if r.selector == name)
-            point = next(p for p in record.summary if p["n"] == n)
-            cells.append(f"{100 * point['accuracy']:.2f} ({100 * point['ci_low']:.1f}–{100 * point['ci_high']:.1f})")
-        upper = " (upper bound)" if outcomes[0].records[selectors.index(name)].data["selector"]["upper_bound"] else ""
-        lines.append(f"| {name}{upper} | " + " | ".join(cells) + " |")
+            point = next(r for r in outcome.records if r.selector == name).point(n)
+            cells.append(f"{100 * point.accuracy:.2f} ({100 * point.ci_low:.1f}–{100 * point.ci_high:.1f})")
+        label = outcomes[0].records[selectors.index(name)].info.selector.label()
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -70,14 +78,14 @@ def _plot(outcomes: Sequence[RunOutcome], task: str, out: Path) -> Path:
                              squeeze=False)
     for ax, outcome in zip(axes[0], outcomes):
         for record in outcome.records:
-            ns = [p["n"] for p in record.summary]
-            acc = [100 * p["accuracy"] for p in record.summary]
-            style = "k--" if record.data["selector"]["upper_bound"] else "-o"
-            line, = ax.plot(ns, acc, style, ms=3, label=record.selector)
-            ax.fill_between(ns, [100 * p["ci_low"] for p in record.summary],
-                            [100 * p["ci_high"] for p in record.summary], color=line.get_color(), alpha=0.12)
+            ns = [p.n for p in record.summary]
+            acc = [100 * p.accuracy for p in record.summary]
+            style = "k--" if record.info.selector.upper_bound else "-o"
+            line, = ax.plot(ns, acc, style, ms=3, label=record.info.selector.label())
+            ax.fill_between(ns, [100 * p.ci_low for p in record.summary],
+                            [100 * p.ci_high for p in record.summary], color=line.get_color(), alpha=0.12)
         ax.set_xscale("log", base=2)
-        all_ns = sorted({p["n"] for r in outcome.records for p in r.summary})
+        all_ns = sorted({p.n for r in outcome.records for p in r.summary})
         ax.set_xticks(all_ns if len(all_ns) <= 12 else [n for n in all_ns if n & (n - 1) == 0])
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_title(f"generator: {_label(outcome)}", fontsize=9)

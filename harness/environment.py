@@ -32,4 +32,5 @@ def environment() -> dict:
         except metadata.PackageNotFoundError:
             pass
     return {"git_sha": git_sha(), "python": platform.python_version(), "packages": versions,
-            "hardware": {"platform": platform.platform(), "cpus": os.cpu_count(), "machine": platform.machine()}}
+            "hardware": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                         "machine": platform.machine()}}

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.types import stable_hash
+
 
 # -- pass@k -----------------------------------------------------------------------------------
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -42,6 +44,12 @@ def enumerate_subsets(m: int, n: int) -> np.ndarray:
     return np.array(list(itertools.combinations(range(m), n)), dtype=np.int64).reshape(-1, n)
 
 
+def problem_stream(problem_id: str) -> int:
+    """A problem's random stream, derived from its id and not its position, so adding problems
+    never changes other problems' draws."""
+    return int(stable_hash(problem_id, 8), 16)
+
+
 def subset_rng(seed: int, problem_stream: int) -> np.random.Generator:
     # The stream depends on (seed, problem) and not on the selector, so every selector in a run
     # (and in any other run with the same seed) sees exactly the same subsets. The subsets for
@@ -57,6 +65,7 @@ class ScoredDraws:
     draws: int
     ties: int  # subsets where the selector spread its choice over several candidates
     abstained: int  # subsets with no choice (all weights zero): scored 0
+    variance: float = 0.0  # sample variance of the per-subset credit (0 for a single subset)
 
 
 def score_choices(weights: np.ndarray, correct_sub: np.ndarray, *, tie_credit: str,
@@ -79,7 +88,18 @@ def score_choices(weights: np.ndarray, correct_sub: np.ndarray, *, tie_credit: s
     else:
         raise ValueError(f"tie_credit must be 'fractional' or 'draw', got {tie_credit!r}")
     return ScoredDraws(accuracy=float(credit.mean()), draws=len(weights), ties=ties,
-                       abstained=int(abstained.sum()))
+                       abstained=int(abstained.sum()),
+                       variance=float(credit.var(ddof=1)) if len(credit) > 1 else 0.0)
+
+
+def monte_carlo_se(variances: np.ndarray, draws: np.ndarray) -> float:
+    """Standard error of a mean over problems of per-problem means of random draws: the part of
+    the uncertainty that more draws would remove (problems with exact values contribute 0)."""
+    variances, draws = np.asarray(variances, dtype=float), np.asarray(draws, dtype=float)
+    if variances.size == 0:
+        return 0.0
+    terms = np.divide(variances, draws, out=np.zeros_like(variances), where=draws > 0)
+    return float(np.sqrt(terms.sum()) / variances.size)
 
 
 # -- confidence intervals -------------------------------------------------------------------------

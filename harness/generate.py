@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 from harness.backends.base import GenRequest, SamplingParams
 from harness.grading.math_answers import final_segment
-from harness.models import preset
+from harness.models import preset, resolve_spec, sampling_params
 from harness.pools import Pool, PoolStore
 from harness.progress import progress_bar
 from harness.types import Candidate, GenSpec, Problem, stable_hash
@@ -33,18 +33,11 @@ class GenerationConfig:
     chunk: int = 32  # requests per append; bounds what a kill can lose
 
     def sampling(self) -> SamplingParams:
-        p = preset(self.model)
-        return SamplingParams(temperature=p.temperature if self.temperature is None else self.temperature,
-                              top_p=p.top_p if self.top_p is None else self.top_p,
-                              top_k=p.top_k if self.top_k is None else self.top_k,
-                              max_tokens=p.max_tokens if self.max_tokens is None else self.max_tokens)
+        return sampling_params(self.spec(None))
 
-    def spec(self, prompt_version: str) -> GenSpec:
-        s = self.sampling()
-        p = preset(self.model)
-        return GenSpec(backend=self.backend, model=self.model, revision=p.revision, prompt_version=prompt_version,
-                       temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, max_tokens=s.max_tokens,
-                       seed=self.seed)
+    def spec(self, prompt_version: str | None) -> GenSpec:
+        return resolve_spec(self.model, self.backend, prompt_version, temperature=self.temperature,
+                            top_p=self.top_p, top_k=self.top_k, max_tokens=self.max_tokens, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -60,7 +53,8 @@ def candidate_seed(base: int, problem_id: str, index: int) -> int:
     return int(stable_hash([base, problem_id, index], 12), 16)
 
 
-def build_request(task, problem: Problem, index: int, config: GenerationConfig, params: SamplingParams) -> GenRequest:
+def build_request(task, problem: Problem, index: int, config: GenerationConfig,
+                  params: SamplingParams) -> GenRequest:
     content = task.prompt(problem)
     seed = candidate_seed(config.seed, problem.id, index)
     if preset(config.model).chat:
@@ -68,8 +62,9 @@ def build_request(task, problem: Problem, index: int, config: GenerationConfig, 
     return GenRequest(seed=seed, params=params, prompt=content, tag=(problem.id, index))
 
 
-def generate_pool(task, config: GenerationConfig, store: PoolStore, *, problems: Sequence[Problem] | None = None,
-                  backend_factory: Callable[[], Any] | None = None, progress: bool = True) -> GenerationReport:
+def generate_pool(task, config: GenerationConfig, store: PoolStore, *,
+                  problems: Sequence[Problem] | None = None, backend_factory: Callable[[], Any] | None = None,
+                  progress: bool = True) -> GenerationReport:
     """Make sure the pool for (task, config) holds config.n candidates for every problem."""
     problems = list(problems if problems is not None else task.problems())
     pool = store.create(task.name, config.spec(task.version), task.problems(), label=config.model,

@@ -33,7 +33,9 @@ def grades_file(pool: Pool, grader: Grader):
 
 
 def _ref_hash(ref: Reference) -> str:
-    return stable_hash({"answer": ref.answer, "tests": ref.tests}, 12)
+    # Typed tests (harness.grading.code_types) hash as their JSON form, the dicts they used to be.
+    tests = ref.tests.to_json() if hasattr(ref.tests, "to_json") else ref.tests
+    return stable_hash({"answer": ref.answer, "tests": tests}, 12)
 
 
 def _text_hash(text: str) -> str:
@@ -58,10 +60,10 @@ def load_or_grade(pool: Pool, grader: Grader, problems: Sequence[Problem],
         if not cands:
             continue
         ref_hash = _ref_hash(references[problem.id])
-        rows = [cached.get((problem.id, c.index)) for c in cands]
+        hits = [cached.get((problem.id, c.index)) for c in cands]
         if all(row is not None and row["text_hash"] == _text_hash(c.text) and row["ref_hash"] == ref_hash
-               for row, c in zip(rows, cands)):
-            result[problem.id] = [_grade_from_row(row) for row in rows]  # type: ignore[arg-type]
+               for row, c in zip(hits, cands)):
+            result[problem.id] = [_grade_from_row(row) for row in hits if row is not None]
             n_cached += len(cands)
         else:
             todo.append(problem)

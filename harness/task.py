@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
+from harness.errors import DataError
 from harness.types import Candidate, Grade, Problem, Reference
 
 
-class TaskDataError(RuntimeError):
+class TaskDataError(DataError, RuntimeError):
     """Task data could not be found or read; the message says how to point at local files."""
 
 

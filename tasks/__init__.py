@@ -1,1 +1,2 @@
-"""Benchmark plugins. Each module registers nothing at import; harness/plugins.py lists them lazily."""
+"""Benchmark plugins. Each module registers nothing at import: tasks/catalog.py holds one small
+factory per task, registered as the `harness.tasks` entry points in pyproject.toml."""

@@ -102,7 +102,8 @@ class ArithTask:
 
     def _load(self) -> list[tuple[Problem, int]]:
         if self._rows is None:
-            pool = [(op, t) for op in LEVELS[self.level] for t in _tuples(op) if split_of(op, t) == self.split]
+            pool = [(op, t) for op in LEVELS[self.level] for t in _tuples(op)
+                    if split_of(op, t) == self.split]
             rng = random.Random(f"arith:{self.level}:{self.split}:{self.seed}")
             if self.n > len(pool):
                 raise TaskDataError(f"arith {self.level}/{self.split} has only {len(pool)} distinct problems")
@@ -132,7 +133,7 @@ class ArithTask:
 def arith(settings: Settings | None = None, arg: str | None = None, **_: object) -> ArithTask:
     options: dict[str, object] = {}
     for part in filter(None, (arg or "").split(",")):
-        key, _, value = part.partition("=")
+        key, _sep, value = part.partition("=")
         if key not in ("level", "split", "n", "seed") or not value:
             raise TaskDataError(f"arith option {part!r} not understood; use level=, split=, n=, seed=")
         options[key] = int(value) if key in ("n", "seed") else value

@@ -45,16 +45,18 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from harness.grading.code_grader import CodeGrader
+from harness.grading.code_types import CodeTest, CodeTestsError, Completion, HumanEvalTests, LcbTests
 from harness.settings import Settings
 from harness.task import TaskDataError
 from harness.types import Problem, Reference, stable_hash
-from tasks.sources import read_hub, read_local_jsonl
+from tasks.sources import load_rows, read_hub
 
 CODE_TASK_VERSION = "1"
 LCB_HUB_ID = "livecodebench/code_generation_lite"
+HUMANEVAL_HUB_ID = "openai_humaneval"
 LCB_FILES = ["test.jsonl"] + [f"test{i}.jsonl" for i in range(2, 7)]
 V6_WINDOW = ("2024-08-01", "2025-05-01")
 
@@ -63,7 +65,8 @@ LCB_PROMPT_V1 = (
     "efficient Python 3 program that passes all tests.\n\n### Problem\n{statement}\n\n### Format\n{fmt}\n\n"
     "### Answer (a single ```python code block)\n")
 LCB_STDIN_FMT = ("Read the input from standard input and write the answer to standard output. Do not test "
-                 "on the sample inputs yourself. Put the whole program in one block:\n```python\n# your code\n```")
+                 "on the sample inputs yourself. Put the whole program in one block:\n"
+                 "```python\n# your code\n```")
 LCB_FUNCTIONAL_FMT = ("Complete the starter code below (keep the class and method names) and put the "
                       "whole solution in one block:\n```python\n{starter}\n```")
 HUMANEVAL_FULL_PROMPT_V1 = (
@@ -148,13 +151,15 @@ def _literal(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        return ast.literal_eval(text.replace("true", "True").replace("false", "False").replace("null", "None"))
+        return ast.literal_eval(text.replace("true", "True").replace("false", "False")
+                                .replace("null", "None"))
 
 
 def _same_input(a: str, b: str, functional: bool) -> bool:
     if functional:
         try:
-            return [json.loads(x) for x in a.split("\n") if x.strip()] == [json.loads(x) for x in b.split("\n") if x.strip()]
+            return ([json.loads(x) for x in a.split("\n") if x.strip()]
+                    == [json.loads(x) for x in b.split("\n") if x.strip()])
         except json.JSONDecodeError:
             return False
     return a.split() == b.split()
@@ -178,12 +183,11 @@ class LiveCodeBenchTask:
         if self._rows is not None:
             return self._rows
         opts = self.options
-        data_dir = self.settings.data_dir
-        local = data_dir is not None and (Path(data_dir) / "livecodebench" / "problems.jsonl").is_file()
-        if local and self.hub_id is None and opts.get("source") != "hub":
-            raw, self.source = read_local_jsonl(Path(data_dir), "livecodebench")
-        else:
-            raw, self.source = self._read_hub(self.hub_id or LCB_HUB_ID, opts.get("release", "release_v6"))
+        release = opts.get("release", "release_v6")
+        loaded = load_rows(self.name, self.settings, subdir="livecodebench", hub_id=self.hub_id,
+                           default_hub_id=LCB_HUB_ID, use_hub=opts.get("source") == "hub",
+                           hub_reader=lambda hub_id: self._read_hub(hub_id, release))
+        raw, self.source = loaded.rows, loaded.source
         start, end = opts.get("start", V6_WINDOW[0]), opts.get("end", V6_WINDOW[1])
         platforms = set(opts["platform"].split("+")) if opts.get("platform") else None
         levels = set(opts["difficulty"].split("+")) if opts.get("difficulty") else None
@@ -192,11 +196,13 @@ class LiveCodeBenchTask:
             date = str(row.get("contest_date", ""))[:10]
             if not (start <= date <= end):
                 continue
-            if platforms and row.get("platform") not in platforms or levels and row.get("difficulty") not in levels:
+            if (platforms and row.get("platform") not in platforms
+                    or levels and row.get("difficulty") not in levels):
                 continue
             rows.append(row)
         if not rows:
-            raise TaskDataError(f"{self.source}: no LiveCodeBench problem matches {opts or 'the default window'}")
+            raise TaskDataError(f"{self.source}: no LiveCodeBench problem matches "
+                                f"{opts or 'the default window'}")
         self._rows = rows
         return rows
 
@@ -217,7 +223,8 @@ class LiveCodeBenchTask:
             ds = datasets.load_dataset("json", data_files=paths, split="train")
         except Exception as exc:  # network down, files missing...
             raise TaskDataError(f"could not load {hub_id} {release} ({type(exc).__name__}: {exc}). Offline? "
-                                "Use --data-dir with livecodebench/problems.jsonl, or --hub-id <folder>.") from exc
+                                "Use --data-dir with livecodebench/problems.jsonl, or "
+                                "--hub-id <folder>.") from exc
         return [dict(r) for r in ds], f"hub:{hub_id}@{release}"
 
     @staticmethod
@@ -239,7 +246,8 @@ class LiveCodeBenchTask:
             meta = {k: row.get(k) for k in ("question_title", "platform", "difficulty", "contest_id",
                                             "contest_date", "starter_code", "question_id")}
             meta.update(testtype="functional" if functional else "stdin", func_name=func_name)
-            out.append(Problem(id=self._id(row), task=self.name, statement=row["question_content"], metadata=meta))
+            out.append(Problem(id=self._id(row), task=self.name, statement=row["question_content"],
+                               metadata=meta))
         return out
 
     def references(self) -> dict[str, Reference]:
@@ -251,14 +259,18 @@ class LiveCodeBenchTask:
                 privates = decode_private_tests(row.get("private_test_cases"))
             except Exception as exc:  # noqa: BLE001 - bad data must not pass silently
                 raise TaskDataError(f"{self._id(row)}: cannot decode private_test_cases ({exc})") from exc
-            tests = [{"input": t["input"], "output": t["output"]} for t in publics + privates]
+            try:
+                tests = tuple(CodeTest.from_json(t, f"{self._id(row)}: test {i}")
+                              for i, t in enumerate(publics + privates))
+            except CodeTestsError as exc:
+                raise TaskDataError(str(exc)) from exc
             behaviour = [t["input"] for t in publics]
             for extra in sample_inputs(row["question_content"], functional):
                 if not any(_same_input(extra, b, functional) for b in behaviour):
                     behaviour.append(extra)
-            refs[self._id(row)] = Reference(problem_id=self._id(row), tests={
-                "kind": "lcb", "testtype": "functional" if functional else "stdin", "func_name": func_name,
-                "tests": tests, "behaviour_inputs": behaviour})
+            refs[self._id(row)] = Reference(problem_id=self._id(row), tests=LcbTests(
+                testtype="functional" if functional else "stdin", func_name=func_name, tests=tests,
+                behaviour_inputs=tuple(behaviour)))
         return refs
 
     def grader(self) -> CodeGrader:
@@ -292,7 +304,8 @@ def literal_calls(source: str, func: str) -> list[str]:
             continue
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             continue
-        if any(isinstance(sub, (ast.Name, ast.Lambda, ast.Call, ast.Attribute)) for a in node.args for sub in ast.walk(a)):
+        if any(isinstance(sub, (ast.Name, ast.Lambda, ast.Call, ast.Attribute))
+               for a in node.args for sub in ast.walk(a)):
             continue
         parts = [ast.get_source_segment(source, a) for a in node.args]
         if all(p is not None for p in parts):
@@ -302,7 +315,8 @@ def literal_calls(source: str, func: str) -> list[str]:
 
 def behaviour_calls(prompt: str, test: str, entry_point: str) -> list[str]:
     doc = "\n".join(line.split(">>>", 1)[1].strip() for line in prompt.splitlines() if ">>>" in line)
-    calls = literal_calls(test, "candidate") + [c for line in doc.splitlines() for c in literal_calls(line, entry_point)]
+    calls = literal_calls(test, "candidate") + [c for line in doc.splitlines()
+                                                for c in literal_calls(line, entry_point)]
     return list(dict.fromkeys(calls))
 
 
@@ -317,8 +331,8 @@ class HumanEvalTask:
     _rows: list[dict] | None = field(default=None, repr=False)
 
     @property
-    def completion(self) -> str:
-        return self.options.get("completion", "body")
+    def completion(self) -> Completion:
+        return cast(Completion, self.options.get("completion", "body"))  # checked by humaneval()
 
     @property
     def version(self) -> str:
@@ -327,13 +341,13 @@ class HumanEvalTask:
     def _load(self) -> list[dict]:
         if self._rows is not None:
             return self._rows
-        data_dir = self.settings.data_dir
-        if data_dir is not None and (Path(data_dir) / "humaneval" / "problems.jsonl").is_file() and self.hub_id is None:
-            rows, self.source = read_local_jsonl(Path(data_dir), "humaneval")
-        else:
-            raw, self.source = read_hub(self.hub_id or "openai_humaneval", "test")
-            rows = [{"id": r["task_id"], "problem": r["prompt"], "entry_point": r["entry_point"], "test": r["test"],
-                     "metadata": {"canonical_solution": r.get("canonical_solution")}} for r in raw]
+        loaded = load_rows(self.name, self.settings, subdir="humaneval", hub_id=self.hub_id,
+                           default_hub_id=HUMANEVAL_HUB_ID, split="test")
+        rows, self.source = loaded.rows, loaded.source
+        if loaded.from_hub:
+            rows = [{"id": r["task_id"], "problem": r["prompt"], "entry_point": r["entry_point"],
+                     "test": r["test"], "metadata": {"canonical_solution": r.get("canonical_solution")}}
+                    for r in rows]
         for row in rows:
             missing = [k for k in ("id", "problem", "entry_point", "test") if not row.get(k)]
             if missing:
@@ -342,14 +356,14 @@ class HumanEvalTask:
         return rows
 
     def problems(self) -> list[Problem]:
-        return [Problem(id=r["id"], task=self.name, statement=r["problem"], metadata={"entry_point": r["entry_point"]})
+        return [Problem(id=r["id"], task=self.name, statement=r["problem"],
+                        metadata={"entry_point": r["entry_point"]})
                 for r in self._load()]
 
     def references(self) -> dict[str, Reference]:
-        return {r["id"]: Reference(problem_id=r["id"], tests={
-            "kind": "humaneval", "prompt": r["problem"], "test": r["test"], "entry_point": r["entry_point"],
-            "completion": self.completion,
-            "behaviour_calls": behaviour_calls(r["problem"], r["test"], r["entry_point"])})
+        return {r["id"]: Reference(problem_id=r["id"], tests=HumanEvalTests(
+            prompt=r["problem"], test=r["test"], entry_point=r["entry_point"], completion=self.completion,
+            behaviour_calls=tuple(behaviour_calls(r["problem"], r["test"], r["entry_point"]))))
             for r in self._load()}
 
     def canonical_solutions(self) -> dict[str, str]:

@@ -20,7 +20,7 @@ from harness.grading.math_grader import MathGrader
 from harness.settings import Settings
 from harness.task import TaskDataError
 from harness.types import Problem, Reference, stable_hash
-from tasks.sources import read_hub, read_local_jsonl
+from tasks.sources import load_rows
 
 # Version history: bump when the prompt, extraction or grading of math tasks changes.
 MATH_TASK_VERSION = "1"
@@ -102,23 +102,18 @@ class MathTask:
     def _load(self) -> list[dict[str, Any]]:
         if self._rows is not None:
             return self._rows
-        data_dir = self.settings.data_dir
-        if data_dir is not None and (data_dir / self.spec.local_subdir / "problems.jsonl").is_file() \
-                and self.hub_id is None:
-            rows, self._source = read_local_jsonl(data_dir, self.spec.local_subdir)
-        else:
-            hub_id = self.hub_id or self.spec.hub_id
-            if hub_id is None:
-                where = data_dir / self.spec.local_subdir if data_dir else f"<data_dir>/{self.spec.local_subdir}"
-                raise TaskDataError(
-                    f"task {self.name!r} has no hub dataset and no local file at {where}/problems.jsonl. "
-                    "Set --data-dir DIR or HARNESS_DATA_DIR to a folder in the layout of shared/data.")
-            raw, self._source = read_hub(hub_id, self.spec.hub_split, self.spec.hub_config)
-            rows = [self._from_hub(row, i) for i, row in enumerate(raw)]
+        spec = self.spec
+        loaded = load_rows(self.name, self.settings, subdir=spec.local_subdir, hub_id=self.hub_id,
+                           default_hub_id=spec.hub_id, split=spec.hub_split, config=spec.hub_config)
+        self._source = loaded.source
+        rows = loaded.rows
+        if loaded.from_hub:
+            rows = [self._from_hub(row, i) for i, row in enumerate(rows)]
         for row in rows:
             missing = [key for key in ("id", "problem", "answer") if row.get(key) in (None, "")]
             if missing:
-                raise TaskDataError(f"{self._source}: problem {row.get('id', '?')} lacks {', '.join(missing)}")
+                raise TaskDataError(f"{self._source}: problem {row.get('id', '?')} lacks "
+                                    f"{', '.join(missing)}")
         self._rows = rows
         return rows
 

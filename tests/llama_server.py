@@ -63,7 +63,8 @@ def llama_server(gguf: str | os.PathLike | None = None, *, n_ctx: int = 2048, n_
             except Exception as exc:
                 log.seek(0)
                 tail = log.read()[-3000:].decode(errors="replace")
-                raise RuntimeError(f"llama.cpp server did not start ({exc}); command: {' '.join(cmd)}\n{tail}") from exc
+                raise RuntimeError(f"llama.cpp server did not start ({exc}); command: {' '.join(cmd)}\n"
+                                   f"{tail}") from exc
             yield base_url
         finally:
             _stop(proc)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -17,13 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from harness.grades import _ref_hash
 from harness.grading.code_extract import extract, extract_code
 from harness.grading.code_grader import CodeGrader
+from harness.grading.code_types import CodeTest, CodeVerdict, HumanEvalTests, LcbTests, code_tests
+from harness.jsonl import read_records
 from harness.sandbox import compare
 from harness.task import TaskDataError
 from harness.types import Candidate, Problem, Reference
 from tasks import code_tasks
-from tasks.code_tasks import (behaviour_calls, decode_private_tests, lcb_files, literal_calls, sample_inputs)
+from tasks.code_tasks import behaviour_calls, decode_private_tests, lcb_files, literal_calls, sample_inputs
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox is Linux-only")
 
@@ -77,9 +79,11 @@ def test_release_files_and_statement_inputs():
     assert lcb_files("v6") == ["test6.jsonl"] and lcb_files("v2_v3") == ["test2.jsonl", "test3.jsonl"]
     with pytest.raises(TaskDataError):
         lcb_files("release_v99x")
-    atcoder = "Sample Input 1\n\n3\n1 2 3\n\nSample Output 1\n\n6\n\nSample Input 2\n\n1\n5\n\nSample Output 2\n\n5"
+    atcoder = ("Sample Input 1\n\n3\n1 2 3\n\nSample Output 1\n\n6\n\n"
+               "Sample Input 2\n\n1\n5\n\nSample Output 2\n\n5")
     assert sample_inputs(atcoder, functional=False) == ["3\n1 2 3\n", "1\n5\n"]
-    leetcode = 'Example 1:\nInput: nums = [1,2,3], k = 2, s = "a,b"\nOutput: 3\nExample 2:\nInput: flag = true\n'
+    leetcode = ('Example 1:\nInput: nums = [1,2,3], k = 2, s = "a,b"\nOutput: 3\n'
+                'Example 2:\nInput: flag = true\n')
     assert sample_inputs(leetcode, functional=True) == ['[1, 2, 3]\n2\n"a,b"', "true"]
 
 
@@ -93,9 +97,29 @@ def test_humaneval_behaviour_calls_are_literal_inputs_only():
 
 # -- the grader on synthetic problems ------------------------------------------------------------
 def _lcb_ref(pid, testtype, tests, func_name=None):
-    return Reference(pid, tests={"kind": "lcb", "testtype": testtype, "func_name": func_name,
-                                 "tests": [{"input": i, "output": o} for i, o in tests],
-                                 "behaviour_inputs": [i for i, _ in tests]})
+    return Reference(pid, tests=LcbTests(testtype=testtype, func_name=func_name,
+                                         tests=tuple(CodeTest(i, o) for i, o in tests),
+                                         behaviour_inputs=tuple(i for i, _ in tests)))
+
+
+def test_code_tests_and_verdicts_are_typed_with_json_round_trips():
+    lcb = _lcb_ref("p", "functional", [("1\n2", "3")], func_name="add").tests
+    as_json = {"kind": "lcb", "testtype": "functional", "func_name": "add",
+               "tests": [{"input": "1\n2", "output": "3"}], "behaviour_inputs": ["1\n2"]}
+    assert lcb.to_json() == as_json and code_tests(as_json) == lcb and code_tests(lcb) is lcb
+    he = HumanEvalTests(prompt="def f():\n", test="def check(c):\n    pass\n", entry_point="f",
+                        behaviour_calls=("1",))
+    assert code_tests(json.loads(json.dumps(he.to_json()))) == he
+    # the grade cache hashes a typed reference exactly as the dict it used to be
+    assert _ref_hash(Reference("p", tests=lcb)) == _ref_hash(Reference("p", tests=as_json))
+    verdict = CodeVerdict("WA", "test 0: wrong output", ("ok:ab", "!timeout"))
+    assert CodeVerdict.from_json(json.loads(json.dumps(verdict.to_json()))) == verdict
+    with pytest.raises(ValueError, match="verdict"):
+        CodeVerdict("maybe")
+    with pytest.raises(ValueError, match=r"test 0: missing field 'output'"):
+        code_tests({**as_json, "tests": [{"input": "1"}]})
+    with pytest.raises(ValueError, match="no code tests"):
+        code_tests({"kind": "math"})
 
 
 def _grade(refs, texts, **kw):
@@ -140,7 +164,9 @@ def test_outcome_cache_makes_regrading_free(tmp_path):
     # a sandbox that cannot start would give errors: the cached outcomes are used instead
     again = _grade(refs, texts, cache_dir=tmp_path, python=str(tmp_path / "missing-python"))
     assert [g.verdict for g in again["sum"]] == [g.verdict for g in first["sum"]] == ["AC", "WA"]
-    assert len((tmp_path / f"code-exec-{CodeGrader().version}.jsonl").read_text().splitlines()) == 2
+    cache_file = tmp_path / f"code-exec-{CodeGrader().version}.outcomes.jsonl"
+    header, rows = read_records(cache_file, "exec-outcomes")
+    assert len(rows) == 2 and header["grader"] == f"code-exec-{CodeGrader().version}"
 
 
 # -- hub adapter, offline (a local folder in the layout of livecodebench/code_generation_lite) ----------
@@ -154,18 +180,21 @@ def test_livecodebench_hub_layout_with_filters(tmp_path):
     private = base64.b64encode(zlib.compress(pickle.dumps(json.dumps(
         [{"input": "2\n", "output": "2\n", "testtype": "stdin"}])))).decode()
     (tmp_path / "test5.jsonl").write_text("\n".join(json.dumps(r) for r in (
-        row("old", "2024-06-01T00:00:00", "atcoder", "easy"), row("a1", "2024-09-01T00:00:00", "atcoder", "easy", private))))
+        row("old", "2024-06-01T00:00:00", "atcoder", "easy"),
+        row("a1", "2024-09-01T00:00:00", "atcoder", "easy", private))))
     (tmp_path / "test6.jsonl").write_text("\n".join(json.dumps(r) for r in (
-        row("a2", "2025-02-01T00:00:00", "atcoder", "hard"), row("l1", "2025-03-01T00:00:00", "leetcode", "easy"),
+        row("a2", "2025-02-01T00:00:00", "atcoder", "hard"),
+        row("l1", "2025-03-01T00:00:00", "leetcode", "easy"),
         row("late", "2025-06-01T00:00:00", "atcoder", "easy"))))
     from harness.settings import Settings
 
     settings = Settings.resolve(data_dir=tmp_path / "no-local", results_dir=tmp_path / "results")
     task = code_tasks.livecodebench(settings, "release=v5_v6,platform=atcoder", hub_id=str(tmp_path))
     assert [p.id for p in task.problems()] == ["lcb-a1", "lcb-a2"]
-    assert [t["input"] for t in task.references()["lcb-a1"].tests["tests"]] == ["1\n", "2\n"]
-    assert task.references()["lcb-a1"].tests["behaviour_inputs"] == ["1\n"]  # public inputs only
-    task = code_tasks.livecodebench(settings, "release=v6,difficulty=easy+hard,start=2025-01-01", hub_id=str(tmp_path))
+    assert [t.input for t in task.references()["lcb-a1"].tests.tests] == ["1\n", "2\n"]
+    assert task.references()["lcb-a1"].tests.behaviour_inputs == ("1\n",)  # public inputs only
+    task = code_tasks.livecodebench(settings, "release=v6,difficulty=easy+hard,start=2025-01-01",
+                                    hub_id=str(tmp_path))
     assert [p.id for p in task.problems()] == ["lcb-a2", "lcb-l1"]
     with pytest.raises(TaskDataError):
         code_tasks.livecodebench(settings, "color=blue")
@@ -174,22 +203,29 @@ def test_livecodebench_hub_layout_with_filters(tmp_path):
 # -- real data ---------------------------------------------------------------------------------
 LCB_SOLUTIONS = {
     "lcb-abc374_b": ("S = input().strip()\nT = input().strip()\nif S == T:\n    print(0)\nelse:\n    i = 0\n"
-                     "    while i < min(len(S), len(T)) and S[i] == T[i]:\n        i += 1\n    print(i + 1)\n",
+                     "    while i < min(len(S), len(T)) and S[i] == T[i]:\n        i += 1\n"
+                     "    print(i + 1)\n",
                      "S, T = input(), input()\nfor i, (a, b) in enumerate(zip(S, T)):\n    if a != b:\n"
-                     "        print(i + 1)\n        break\nelse:\n    print(0)\n"),  # wrong when lengths differ
-    "lcb-abc388_b": ("N, D = map(int, input().split())\nS = [tuple(map(int, input().split())) for _ in range(N)]\n"
+                     "        print(i + 1)\n        break\n"
+                     "else:\n    print(0)\n"),  # wrong when lengths differ
+    "lcb-abc388_b": ("N, D = map(int, input().split())\n"
+                     "S = [tuple(map(int, input().split())) for _ in range(N)]\n"
                      "for k in range(1, D + 1):\n    print(max(t * (l + k) for t, l in S))\n",
-                     "N, D = map(int, input().split())\nS = [tuple(map(int, input().split())) for _ in range(N)]\n"
+                     "N, D = map(int, input().split())\n"
+                     "S = [tuple(map(int, input().split())) for _ in range(N)]\n"
                      "for k in range(D):\n    print(max(t * (l + k) for t, l in S))\n"),  # off by one
-    "lcb-3626": ("class Solution:\n    def smallestNumber(self, n: int, t: int) -> int:\n        while True:\n"
+    "lcb-3626": ("class Solution:\n    def smallestNumber(self, n: int, t: int) -> int:\n"
+                 "        while True:\n"
                  "            p = 1\n            for c in str(n):\n                p *= int(c)\n"
                  "            if p % t == 0:\n                return n\n            n += 1\n",
                  "class Solution:\n    def smallestNumber(self, n: int, t: int) -> int:\n        return n\n"),
     "lcb-3610": ("class Solution:\n    def findXSum(self, nums: List[int], k: int, x: int) -> List[int]:\n"
-                 "        out = []\n        for i in range(len(nums) - k + 1):\n            c = Counter(nums[i:i + k])\n"
+                 "        out = []\n        for i in range(len(nums) - k + 1):\n"
+                 "            c = Counter(nums[i:i + k])\n"
                  "            top = sorted(c.items(), key=lambda kv: (-kv[1], -kv[0]))[:x]\n"
                  "            out.append(sum(v * f for v, f in top))\n        return out\n",
-                 "class Solution:\n    def findXSum(self, nums, k, x):\n        return [sum(nums[i:i + k]) for i in range(len(nums) - k + 1)]\n"),
+                 "class Solution:\n    def findXSum(self, nums, k, x):\n"
+                 "        return [sum(nums[i:i + k]) for i in range(len(nums) - k + 1)]\n"),
 }
 
 
@@ -202,7 +238,7 @@ def test_livecodebench_shared_data_loads_and_grades(settings):
     assert len(problems) == 60 and task.kind == "code"
     kinds = {(p.metadata["platform"], p.metadata["testtype"]) for p in problems}
     assert kinds == {("atcoder", "stdin"), ("leetcode", "functional")}
-    assert all(refs[p.id].tests["tests"] and refs[p.id].tests["behaviour_inputs"] for p in problems)
+    assert all(refs[p.id].tests.tests and refs[p.id].tests.behaviour_inputs for p in problems)
     lc = next(p for p in problems if p.metadata["testtype"] == "functional")
     assert lc.metadata["starter_code"].strip() in task.prompt(lc) and "```python" in task.prompt(lc)
     assert len(load_task("livecodebench:platform=atcoder,difficulty=easy", settings).problems()) == 10
@@ -211,7 +247,8 @@ def test_livecodebench_shared_data_loads_and_grades(settings):
     cands = {pid: [Candidate(pid, i, f"Here is my solution.\n```python\n{code}```\n")
                    for i, code in enumerate(pair)] for pid, pair in LCB_SOLUTIONS.items()}
     grades = task.grader().grade(chosen, refs, cands, workers=2, progress=False)
-    assert {pid: [g.verdict for g in gs] for pid, gs in grades.items()} == {pid: ["AC", "WA"] for pid in LCB_SOLUTIONS}
+    assert ({pid: [g.verdict for g in gs] for pid, gs in grades.items()}
+            == {pid: ["AC", "WA"] for pid in LCB_SOLUTIONS})
     assert all(gs[0].cluster != gs[1].cluster for gs in grades.values())
 
 
@@ -237,17 +274,18 @@ def test_humaneval_pool_sample_matches_plain_execution(settings, data_dir, tmp_p
     rows = _pool_rows(data_dir, {p.id for p in problems}, 10)
     cands: dict[str, list[Candidate]] = {}
     for row in rows:
-        cands.setdefault(row["problem_id"], []).append(Candidate(row["problem_id"], row["sample_index"], row["response"]))
+        cands.setdefault(row["problem_id"], []).append(
+            Candidate(row["problem_id"], row["sample_index"], row["response"]))
     grades = task.grader().grade(problems, refs, cands, workers=2, progress=False)
     expected = {}
     for row in rows:
         ref = refs[row["problem_id"]].tests
-        program = ref["prompt"] + row["response"] + "\n" + ref["test"] + f"\ncheck({ref['entry_point']})\n"
+        program = ref.prompt + row["response"] + "\n" + ref.test + f"\ncheck({ref.entry_point})\n"
         path = tmp_path / "prog.py"
         path.write_text(program)
         try:
-            proc = subprocess.run([sys.executable, "-S", str(path)], capture_output=True, timeout=5, cwd=tmp_path,
-                                  stdin=subprocess.DEVNULL)
+            proc = subprocess.run([sys.executable, "-S", str(path)], capture_output=True, timeout=5,
+                                  cwd=tmp_path, stdin=subprocess.DEVNULL)
             expected[(row["problem_id"], row["sample_index"])] = proc.returncode == 0
         except subprocess.TimeoutExpired:
             expected[(row["problem_id"], row["sample_index"])] = False
@@ -291,7 +329,7 @@ def test_run_pipeline_on_a_code_pool(settings, tmp_path):
     config = RunConfig(task="livecodebench", selectors=("first", "majority", "oracle"), pool=report.pools[0],
                        ns=(1, 3, 5), progress=False, draws=200)
     outcome = run(config, settings, log=lambda message: None)
-    acc = {r.selector: {s["n"]: s["accuracy"] for s in r.summary} for r in outcome.records}
+    acc = {r.selector: {s.n: s.accuracy for s in r.summary} for r in outcome.records}
     assert acc["first"][1] == pytest.approx(0.6)
     assert acc["oracle"][5] == 1.0 and acc["majority"][5] == 1.0  # 3 of 5 agree on the right behaviour
     assert outcome.grading.graded == 20 and outcome.grading.errors == 0
@@ -300,15 +338,20 @@ def test_run_pipeline_on_a_code_pool(settings, tmp_path):
 
 
 def test_statement_inputs_split_behaviour_and_full_function_answers():
-    # an extra behaviour input (from the statement) separates two programs that pass the tests
+    # an extra behaviour input (from the statement) separates two programs that pass the tests;
+    # the references are in their JSON form (plain dicts), which the grader reads as typed tests
     ref = Reference("d", tests={"kind": "lcb", "testtype": "stdin", "func_name": None,
-                                "tests": [{"input": "4\n", "output": "8\n"}], "behaviour_inputs": ["4\n", "0\n"]})
-    he = Reference("h", tests={"kind": "humaneval", "prompt": "from typing import List\n\n\ndef total(xs: List[int]) -> int:\n",
+                                "tests": [{"input": "4\n", "output": "8\n"}],
+                                "behaviour_inputs": ["4\n", "0\n"]})
+    he = Reference("h", tests={"kind": "humaneval",
+                               "prompt": "from typing import List\n\n\ndef total(xs: List[int]) -> int:\n",
                                "entry_point": "total", "completion": "full", "behaviour_calls": ["[1, 2]"],
                                "test": "def check(candidate):\n    assert candidate([1, 2]) == 3\n"})
-    texts = {"d": ["```python\nprint(2 * int(input()))\n```", "```python\nn = int(input())\nprint(n + n if n else 1)\n```",
+    texts = {"d": ["```python\nprint(2 * int(input()))\n```",
+                   "```python\nn = int(input())\nprint(n + n if n else 1)\n```",
                    "```python\nprint(int(input()) * 2)\n```"],
-             "h": ["Sure:\n```python\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n```", "```python\ndef total(xs):\n    return 0\n```"]}
+             "h": ["Sure:\n```python\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n```",
+                   "```python\ndef total(xs):\n    return 0\n```"]}
     grades = _grade({"d": ref, "h": he}, texts)
     assert [(g.verdict, g.cluster) for g in grades["d"]] == [("AC", 0), ("AC", 1), ("AC", 0)]
     assert [(g.verdict, g.cluster) for g in grades["h"]] == [("AC", 0), ("WA", 1)]
@@ -318,7 +361,8 @@ def test_large_inputs_are_not_prefetched_and_still_run():
     from harness.sandbox import Executor, Job, Run
 
     big = ("7 " * 400_000).encode()
-    jobs = [Job(files={"p.py": "import sys\nprint(len(sys.stdin.buffer.read()))\n"}, runs=(Run(argv=("p.py",), stdin=big),))
+    jobs = [Job(files={"p.py": "import sys\nprint(len(sys.stdin.buffer.read()))\n"},
+                runs=(Run(argv=("p.py",), stdin=big),))
             for _ in range(3)]
     with Executor(workers=1) as ex:
         results = ex.run(jobs)

@@ -31,8 +31,9 @@ def _tiny_model(folder) -> str:
 
     tokenizer = AutoTokenizer.from_pretrained(_tokenizer_folder())
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                         max_position_embeddings=2048,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id)
     LlamaForCausalLM(config).save_pretrained(folder)
@@ -60,12 +61,15 @@ def test_format_warmup_then_dapo_steps_on_gpu(tmp_path):
     base = _tiny_model(tmp_path / "tiny")
     records = _records(64)
     warm = tmp_path / "warm"
-    report = run_format_warmup(base, records, WarmupOptions(enable=True, examples=64, epochs=40, batch_size=16,
-                                                            learning_rate=3e-3, check_prompts=16), str(warm))
+    warmup = WarmupOptions(enable=True, examples=64, epochs=40, batch_size=16, learning_rate=3e-3,
+                           check_prompts=16)
+    report = run_format_warmup(base, records, warmup, str(warm))
     assert report.loss_last < report.loss_first and report.parse_rate_after >= 0.5
     dapo = {"max_steps": 2, "prompts_per_step": 4, "num_generations": 8, "per_device_train_batch_size": 16,
-            "max_completion_length": 8, "learning_rate": 1e-4, "temperature": 1.0, "mask_truncated_completions": True,
-            "dynamic_sampling": {"enable": True, "metric": "acc", "max_num_gen_batches": 4, "on_shortfall": "pad"}}
+            "max_completion_length": 8, "learning_rate": 1e-4, "temperature": 1.0,
+            "mask_truncated_completions": True,
+            "dynamic_sampling": {"enable": True, "metric": "acc", "max_num_gen_batches": 4,
+                                 "on_shortfall": "pad"}}
     outcome = train_dapo(records, str(warm), dapo, str(tmp_path / "out"))
     trainer = outcome.trainer
     assert outcome.steps == 2

@@ -9,8 +9,14 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from harness.estimators import (bootstrap_ci, draw_subsets, enumerate_subsets, paired_difference,
-                                pass_at_k, score_choices)
+from harness.estimators import (
+    bootstrap_ci,
+    draw_subsets,
+    enumerate_subsets,
+    paired_difference,
+    pass_at_k,
+    score_choices,
+)
 from harness.evaluate import EvalOptions, evaluate
 from harness.selectors.base import ProblemPool
 from harness.selectors.simple import First, Oracle, Random
@@ -110,7 +116,8 @@ def test_draw_credit_is_unbiased_for_fractional():
     drawn = score_choices(weights, correct, tie_credit="draw", rng=np.random.default_rng(1))
     assert frac.accuracy == 0.5 and frac.ties == 40000
     assert drawn.accuracy == pytest.approx(0.5, abs=0.01)
-    abstain = score_choices(np.zeros((3, 2)), np.ones((3, 2)), tie_credit="draw", rng=np.random.default_rng(0))
+    abstain = score_choices(np.zeros((3, 2)), np.ones((3, 2)), tie_credit="draw",
+                            rng=np.random.default_rng(0))
     assert abstain.accuracy == 0 and abstain.abstained == 3
 
 
@@ -152,3 +159,21 @@ def test_paired_difference():
     assert diff.low <= diff.mean <= diff.high
     with pytest.raises(ValueError):
         paired_difference(a, a[:5])
+
+
+def test_monte_carlo_se_matches_the_spread_over_seeds():
+    """A sampled estimate's reported MC standard error equals the spread of the estimate over seeds."""
+    rng = np.random.default_rng(11)
+    pools, correct = [], []
+    for k in range(12):
+        clusters = rng.integers(-1, 4, size=9)
+        pools.append(ProblemPool(problem=Problem(f"p{k}", "t", "x"), clusters=clusters))
+        correct.append((clusters == rng.integers(0, 4)).astype(float))
+    estimates = [evaluate(Majority(), pools, correct, [4],
+                          EvalOptions(progress=False, max_enumerate=0, draws=60, resamples=100, seed=seed))[0]
+                 for seed in range(40)]
+    spread = float(np.std([e.accuracy for e in estimates], ddof=1))
+    reported = float(np.mean([e.mc_se for e in estimates]))
+    assert 0.7 * spread < reported < 1.4 * spread
+    exact = evaluate(Majority(), pools, correct, [4], EvalOptions(progress=False, resamples=100))[0]
+    assert exact.methods == {"exact": 12} and exact.mc_se == 0.0

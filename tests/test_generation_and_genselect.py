@@ -8,11 +8,13 @@ import pytest
 
 from harness.config import RunConfig
 from harness.generate import GenerationConfig, generate_pool
+from harness.jsonl import read_records
 from harness.pools import PoolStore
 from harness.run import run
 from harness.selectors.judgment import parse_judgment
 from harness.settings import Settings
 from tasks.arith import LEVELS, ArithTask, arith, split_of
+
 from fakes import ScriptedBackend
 
 
@@ -85,24 +87,25 @@ def test_genselect_batches_caches_and_counts_fallbacks(tmp_path):
     outcome = run(config, settings, log=lambda m: None, generator_factory=lambda: gen,
                   judge_factory=lambda: judge)
     by = {r.selector: r for r in outcome.records}
-    gs = by["genselect"].data
+    gs = by["genselect"].info
     # N = 12 with windows of 4 is a 2-round knockout; every round is one batch for all problems.
-    assert gs["llm"]["calls"] == judge.calls and len(judge.batches) == 2
-    assert gs["llm"]["fallbacks"] > 0 and 0 < gs["llm"]["parse_failure_rate"] < 0.5
-    acc = {p["n"]: p["accuracy"] for p in gs["summary"]}
-    first = {p["n"]: p["accuracy"] for p in by["first"].data["summary"]}
-    oracle = {p["n"]: p["accuracy"] for p in by["oracle"].data["summary"]}
-    assert abs(acc[1] - first[1]) < 0.2  # N = 1 needs no judge: a random candidate (3 draws)
+    assert gs.llm.calls == judge.calls and len(judge.batches) == 2
+    assert gs.llm.fallbacks > 0 and 0 < gs.llm.parse_failure_rate < 0.5
+    acc = {p.n: p.accuracy for p in gs.summary}
+    first = {p.n: p.accuracy for p in by["first"].summary}
+    oracle = {p.n: p.accuracy for p in by["oracle"].summary}
+    assert acc[1] == pytest.approx(first[1])  # N = 1: exact over all candidates, no judge call
+    assert gs.summary[0].methods == {"exact": 6}
     assert acc[12] > first[12] + 0.1 and acc[12] <= oracle[12] + 1e-9
-    selections = (by["genselect"].path / "selections.jsonl").read_text().splitlines()
-    assert len(selections) == 6 * 4 * 3  # problems x N values x draws
+    _, selections = read_records(by["genselect"].path / "selections.jsonl", "selections")
+    assert len(selections) == 6 * (12 + 3 * 3)  # problems x (12 singletons at N = 1 + 3 draws at 3 N)
     # Rerun: the judge cache answers everything, so no model is created at all.
     rerun = run(config, settings, log=lambda m: None,
                 generator_factory=lambda: pytest.fail("generator called"),
                 judge_factory=lambda: pytest.fail("judge called"))
-    rerun_gs = next(r for r in rerun.records if r.selector == "genselect").data
-    assert rerun_gs["llm"]["calls"] == 0 and rerun_gs["llm"]["cached"] == gs["llm"]["windows_judged"]
-    assert [p["accuracy"] for p in rerun_gs["summary"]] == [p["accuracy"] for p in gs["summary"]]
+    rerun_gs = next(r for r in rerun.records if r.selector == "genselect").info
+    assert rerun_gs.llm.calls == 0 and rerun_gs.llm.cached == gs.llm.windows_judged
+    assert [p.accuracy for p in rerun_gs.summary] == [p.accuracy for p in gs.summary]
 
 
 def test_genselect_skips_the_judge_when_all_answers_agree(tmp_path):
@@ -112,7 +115,7 @@ def test_genselect_skips_the_judge_when_all_answers_agree(tmp_path):
     config = RunConfig(task="arith:level=add1,n=3", selectors=("genselect",), model="smollm2-135m", samples=4,
                        ns=(4,), progress=False, resamples=200)
     outcome = run(config, settings, log=lambda m: None, generator_factory=lambda: gen, judge_factory=lambda: judge)
-    assert judge.calls == 0 and outcome.records[0].data["llm"]["skipped_windows"] == 3 * 4
+    assert judge.calls == 0 and outcome.records[0].info.llm.skipped_windows == 3 * 4
 
 
 @pytest.mark.parametrize("text,n,expected", [
@@ -131,7 +134,7 @@ def test_rl_genselect_without_checkpoint_says_how_to_get_one(tmp_path):
     from harness.selectors.genselect import RLGenSelect
 
     with pytest.raises(NoCheckpointError, match="python -m harness train"):
-        RLGenSelect(results_dir=str(tmp_path))
+        RLGenSelect.from_checkpoint(str(tmp_path))
 
 
 def test_tournament_repeats_vote_over_winners(tmp_path):
@@ -147,14 +150,80 @@ def test_tournament_repeats_vote_over_winners(tmp_path):
                 generator_factory=lambda: ScriptedBackend(_answer_script), judge_factory=lambda: honest)
     assert honest.calls - calls_one > 2 * calls_one - 4  # about three times the knockouts
     record = next(r for r in three.records if r.selector == "genselect")
-    rows = [__import__("json").loads(line) for line in (record.path / "selections.jsonl").read_text().splitlines()]
+    _, rows = read_records(record.path / "selections.jsonl", "selections")
     assert len(rows) == 4 * 2  # one merged selection per (problem, draw)
     assert all(abs(sum(row["choice"].values()) - 1.0) < 1e-9 for row in rows)
-    oracle = next(r for r in three.records if r.selector == "oracle").summary[0]["accuracy"]
-    assert record.summary[0]["accuracy"] == pytest.approx(oracle)  # an honest judge always finds a correct one
-    assert one.records[0].summary[0]["accuracy"] == pytest.approx(oracle)
+    oracle = next(r for r in three.records if r.selector == "oracle").summary[0].accuracy
+    assert record.summary[0].accuracy == pytest.approx(oracle)  # an honest judge always finds a correct one
+    assert one.records[0].summary[0].accuracy == pytest.approx(oracle)
 
 
 def _judge_script_no_garble(request):
     """The scripted judge without its every-fifth garbled reply."""
     return _judge_script(type("Request", (), {"seed": 1, "messages": request.messages})())
+
+
+def test_genselect_at_n1_makes_no_judge_call_and_equals_first(tmp_path):
+    """N = 1 is exact for every selector: all singletons, no model call, the same as `first`."""
+    gen = ScriptedBackend(_answer_script)
+    config = RunConfig(task="arith:level=add1,n=5", selectors=("first", "genselect", "majority"),
+                       model="smollm2-135m", samples=6, ns=(1,), progress=False, resamples=200)
+    outcome = run(config, Settings(results_dir=tmp_path / "results"), log=lambda m: None,
+                  generator_factory=lambda: gen, judge_factory=lambda: pytest.fail("no judge call at N = 1"))
+    by = {r.selector: r for r in outcome.records}
+    assert by["genselect"].info.llm.calls == 0 and by["genselect"].info.llm.windows_judged == 0
+    assert by["genselect"].summary[0].accuracy == pytest.approx(by["first"].summary[0].accuracy)
+    assert by["genselect"].summary[0].methods == {"exact": 5}
+
+
+def test_one_estimation_path_for_vector_and_asking_selectors(tmp_path):
+    """Scripted judge that always names Solution 0 behaves exactly like `first` on the same subsets."""
+    import numpy as np
+
+    from harness.evaluate import EvalOptions, estimate
+    from harness.judging import Judging
+    from harness.selectors.base import ProblemPool
+    from harness.selectors.genselect import GenSelect
+    from harness.selectors.simple import First
+    from harness.types import Problem
+
+    rng = np.random.default_rng(3)
+    pools, correct = [], []
+    for k in range(5):
+        clusters = rng.permutation(7)  # every answer different: the judge is asked in every window
+        pools.append(ProblemPool(problem=Problem(f"p{k}", "t", f"problem {k}"), clusters=clusters,
+                                 texts=tuple(f"answer {c}" for c in clusters)))
+        correct.append((rng.random(7) < 0.4).astype(float))
+    judge = ScriptedBackend(lambda r: "Judgment: 0")
+    judging = Judging(tmp_path / "judge", backend_factory=lambda spec, options: judge, chunk=10**6)
+    options = EvalOptions(progress=False, resamples=200, llm_draws=500)
+    out = estimate([First(), GenSelect(judge_model="smollm2-135m", window=8)], pools, correct, (1, 3, 7),
+                   options, judging)
+    # A judge that always names Solution 0 is `first`: exact at N = 1, within sampling error above.
+    first, gs = out["first"].results, out["genselect"].results
+    assert gs[0].accuracy == pytest.approx(first[0].accuracy) and gs[0].methods == {"exact": 5}
+    for a, b in zip(first[1:], gs[1:]):
+        assert b.methods == {"sampled": 5} and b.draws == 5 * 500
+        assert abs(a.accuracy - b.accuracy) < 0.05
+    assert out["genselect"].judge.calls == judge.calls == 5 * 500 * 2
+    assert len(judge.batches) == 1  # one round (N <= window): every request of N = 3 and 7 in one batch
+
+
+def test_unfinished_thinking_has_no_answer_and_is_counted(tmp_path):
+    """A candidate whose <think> never closed gives no answer (a boxed draft inside is not graded)."""
+    def script(request):
+        numbers = [int(x) for x in re.findall(r"\d+", request.messages[0][1])]
+        right = numbers[0] + numbers[1]
+        if request.seed % 2:
+            return f"<think>it is {right}, so \\boxed{{{right}}}, but let me check"  # cut off while thinking
+        return f"<think>ok</think>The answer is {right}."
+
+    config = RunConfig(task="arith:level=add1,n=4", selectors=("first", "oracle"), model="smollm2-135m",
+                       samples=6, ns=(1,), progress=False, resamples=200)
+    outcome = run(config, Settings(results_dir=tmp_path / "results"), log=lambda m: None,
+                  generator_factory=lambda: ScriptedBackend(script))
+    counts = outcome.records[0].info.candidates
+    unfinished = sum(c.text.startswith("<think>it") for cs in outcome.pool.candidates().values() for c in cs)
+    assert counts.total == 24 and counts.unfinished_thinking == unfinished > 0
+    first = outcome.records[0].summary[0].accuracy
+    assert first == pytest.approx(1 - unfinished / 24)  # only the finished ones are right

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 lm_eval = pytest.importorskip("lm_eval")
 
-from harness.lm_eval_tasks import utils as task_utils  # noqa: E402
+from tasks.lm_eval import LM_EVAL_TASKS_DIR  # noqa: E402
+from tasks.lm_eval import utils as task_utils  # noqa: E402
 
 DATA = os.environ.get("HARNESS_DATA_DIR")
 needs_data = pytest.mark.skipif(not DATA, reason="HARNESS_DATA_DIR is not set")
-TASKS_DIR = Path(task_utils.__file__).parent
+TASKS_DIR = LM_EVAL_TASKS_DIR
 K, LIMIT, MAX_TOKENS = 4, 3, 16
 
 
@@ -34,6 +34,43 @@ def test_scoring_clusters_by_equivalence_and_shares_ties():
     none = task_utils.score_texts(["no answer", "\\boxed{025}"], "25", integer=True)
     assert none == {"pass@1": 0.5, "pass@2": 1.0, "maj@2": 1.0}  # no-answer samples never vote
     assert task_utils.majority_credit([None, None], [False, False]) == 0.0
+
+
+def test_majority_is_the_harness_majority_selector():
+    """maj@k is `--selector majority` on the k samples (ties shared, no-answer samples never vote,
+    nothing answered = abstain = 0), checked against the selector itself on random clusters."""
+    import numpy as np
+
+    from harness.selectors.base import ProblemPool
+    from harness.selectors.voting import Majority
+    from harness.types import Problem
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        k = int(rng.integers(1, 9))
+        clusters = [None if rng.random() < 0.3 else int(rng.integers(0, 3)) for _ in range(k)]
+        correct = [bool(rng.random() < 0.5) for _ in range(k)]
+        ids = np.array([-1 if c is None else c for c in clusters], dtype=np.int64)
+        pool = ProblemPool(problem=Problem("p", "t", "", {}), clusters=ids)
+        weights = Majority().choose(pool, np.arange(k)[None, :])[0]
+        expected = float(weights @ np.array(correct, dtype=float))
+        assert task_utils.majority_credit(clusters, correct) == pytest.approx(expected)
+    assert task_utils.majority_credit([None, None, None], [True, True, True]) == 0.0  # abstains
+
+
+def test_problems_come_from_the_harness_task_and_bad_lines_name_file_and_line(tmp_path):
+    from harness.errors import DataError
+
+    (tmp_path / "aime24").mkdir()
+    good = {"id": "aime24-x-01", "problem": "What is 1 + 1?", "answer": "2"}
+    (tmp_path / "aime24" / "problems.jsonl").write_text(json.dumps(good) + "\n{not json\n")
+    with pytest.raises(DataError, match=r"problems\.jsonl:2"):
+        task_utils.read_problems("aime24", tmp_path)
+    (tmp_path / "aime24" / "problems.jsonl").write_text(json.dumps(good) + "\n")
+    (doc,) = task_utils.read_problems("aime24", tmp_path)
+    assert doc["id"] == "aime24-x-01" and doc["integer"] and "\\boxed{}" in task_utils.doc_to_text(doc)
+    with pytest.raises(FileNotFoundError, match="hmmt_feb25"):  # never falls back to the hub
+        task_utils.read_problems("hmmt25", tmp_path)
 
 
 def test_tasks_load_offline_with_repeats():

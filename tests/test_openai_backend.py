@@ -15,6 +15,7 @@ pytest.importorskip("httpx", reason="the openai backend needs httpx: pip install
 
 from harness.backends.base import BackendError, GenRequest, GenResult, SamplingParams
 from harness.backends.openai_backend import LLAMA_CPP_PLAIN_SAMPLING, OpenAIBackend, _normalise_base_url
+
 from llama_server import INSTALL_HINT, free_port, llama_cpp_available, llama_server_fixture  # noqa: F401
 
 QUESTION = (("user", "What is 3 + 4? Answer with a number."),)
@@ -75,7 +76,8 @@ def test_same_seed_same_text_different_seeds_differ(backend):
 def test_batch_with_concurrency_returns_results_in_request_order(backend):
     params = SamplingParams(temperature=0.8, top_p=0.95, max_tokens=6)
     # Prompts of strictly growing length: the prompt token counts prove the order.
-    requests = [GenRequest(seed=100 + i, params=params, prompt="Count: " + " ".join(str(j) for j in range(3 * i + 1)))
+    requests = [GenRequest(seed=100 + i, params=params,
+                           prompt="Count: " + " ".join(str(j) for j in range(3 * i + 1)))
                 for i in range(8)]
     results = backend.generate(requests, progress=False)
     counts = [r.prompt_tokens for r in results]
@@ -85,7 +87,8 @@ def test_batch_with_concurrency_returns_results_in_request_order(backend):
 
 def test_stop_strings_and_top_k_are_accepted(backend):
     params = SamplingParams(temperature=0.8, top_p=0.95, top_k=20, max_tokens=16, stop=("\n", "."))
-    r = backend.generate([GenRequest(seed=3, params=params, prompt="Paris is the capital of")], progress=False)[0]
+    r = backend.generate([GenRequest(seed=3, params=params, prompt="Paris is the capital of")],
+                         progress=False)[0]
     assert "\n" not in r.text and "." not in r.text
 
 
@@ -128,7 +131,8 @@ class _Fake:
                 status = fake.script.pop(0) if fake.script else 200
                 if status == 200:
                     if self.path.endswith("/chat/completions"):
-                        choice = {"index": 0, "message": {"role": "assistant", "content": f"seed={body['seed']}"},
+                        choice = {"index": 0,
+                                  "message": {"role": "assistant", "content": f"seed={body['seed']}"},
                                   "finish_reason": "length"}
                     else:
                         choice = {"index": 0, "text": f"seed={body['seed']}", "finish_reason": "eos"}
@@ -274,9 +278,53 @@ def test_llamacpp_registry_and_errors(llamacpp):
 def test_server_and_in_process_llamacpp_agree_per_seed(server, llamacpp):
     """Same llama.cpp, same GGUF, same seed and plain sampling: the same text over HTTP and in process."""
     requests = [chat(s, SamplingParams(temperature=1.0, top_p=0.95, max_tokens=12)) for s in (31, 32, 33)]
-    requests.append(GenRequest(seed=34, params=SamplingParams(temperature=0.8, top_p=0.95, top_k=20, max_tokens=12),
+    requests.append(GenRequest(seed=34,
+                               params=SamplingParams(temperature=0.8, top_p=0.95, top_k=20, max_tokens=12),
                                prompt="Once upon a time"))
-    remote = OpenAIBackend("smollm2-135m", server, extra_body=LLAMA_CPP_PLAIN_SAMPLING).generate(requests, progress=False)
+    remote = OpenAIBackend("smollm2-135m", server,
+                           extra_body=LLAMA_CPP_PLAIN_SAMPLING).generate(requests, progress=False)
     local = llamacpp.generate(requests, progress=False)
     assert [r.text for r in remote] == [r.text for r in local]
     assert [r.completion_tokens for r in remote] == [r.completion_tokens for r in local]
+
+
+# -- one chat conversion for every backend (harness.backends.base) -----------------------------
+def test_backends_share_one_chat_conversion_and_template_call():
+    from harness.backends.base import as_chat, render_chat
+
+    messages = (("system", "Be brief."), ("user", "Hi"))
+    assert as_chat(messages) == [{"role": "system", "content": "Be brief."},
+                                 {"role": "user", "content": "Hi"}]
+    assert as_chat(None) == []
+
+    class Tokenizer:
+        chat_template = "{{ messages }}"
+
+        def apply_chat_template(self, chat, **kwargs):
+            self.seen = (chat, kwargs)
+            return "rendered"
+
+    tokenizer = Tokenizer()
+    assert render_chat(tokenizer, messages, model="m", enable_thinking=True) == "rendered"
+    assert tokenizer.seen == (as_chat(messages), {"tokenize": False, "add_generation_prompt": True,
+                                                  "enable_thinking": True})
+    tokenizer.chat_template = None
+    with pytest.raises(BackendError, match="model m has no chat template"):
+        render_chat(tokenizer, messages, model="m")
+
+
+def test_llamacpp_backend_sends_the_shared_chat_messages():
+    from harness.backends.llamacpp_backend import LlamaCppBackend
+
+    class FakeLlama:
+        def reset(self):
+            pass
+
+        def create_chat_completion(self, messages, **kwargs):
+            self.messages = messages
+            return {"choices": [{"message": {"content": "7"}, "finish_reason": "stop"}], "usage": {}}
+
+    backend = object.__new__(LlamaCppBackend)  # no GGUF needed: only the request path is exercised
+    backend.llm, backend.chat, backend.reuse_prefix = FakeLlama(), True, False
+    assert backend._one(chat(0)).text == "7"
+    assert backend.llm.messages == [{"role": "user", "content": QUESTION[0][1]}]

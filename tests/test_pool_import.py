@@ -238,6 +238,12 @@ def test_malformed_lines_name_file_line_and_field(tmp_path):
     nemo = write_jsonl(tmp_path / "n" / "output-rs0.jsonl", [{"problem": "What is 1+1?", "generation": 2}])
     with pytest.raises(JsonlFormatError, match=r"output-rs0\.jsonl:1: field 'generation' must be str"):
         import_pool(store, TinyTask(), [nemo])
+    latin1 = tmp_path / "n2" / "output-rs1.jsonl"
+    latin1.parent.mkdir()
+    latin1.write_bytes(b'{"problem": "What is 1+1?", "generation": "2"}\n'
+                       b'{"problem": "caf\xe9", "generation": "x"}\n')
+    with pytest.raises(JsonlFormatError, match=r"output-rs1\.jsonl:2: not valid UTF-8"):
+        import_pool(store, TinyTask(), [latin1])
 
 
 # -- format detection --------------------------------------------------------------------------

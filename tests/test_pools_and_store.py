@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.grades import load_or_grade
-from harness.jsonl import Appender, JsonlFormatError, read_records
+from harness.jsonl import JsonlFormatError, read_records
 from harness.leaderboard import leaderboard_rows, render_markdown
 from harness.pools import PoolError, PoolStore
 from harness.store import load_runs, write_run
@@ -82,7 +82,8 @@ class CountingGrader:
         out = {}
         for p in problems:
             out[p.id] = [Grade(p.id, c.index, "correct" if c.text == references[p.id].answer else "wrong",
-                               c.text == references[p.id].answer, answer=c.text, cluster=0) for c in candidates[p.id]]
+                               c.text == references[p.id].answer, answer=c.text, cluster=0)
+                         for c in candidates[p.id]]
         return out
 
 
@@ -106,21 +107,32 @@ def test_grade_cache_reuses_and_regrades_only_what_changed(tmp_path):
 
 
 def _record(task="toy", version="1", selector="majority", created=1.0, acc=0.5, upper=False):
-    return {"run_id": f"r{created}{selector}", "created_unix": created, "created": "t", "mode": "subsets",
-            "selector": {"name": selector, "upper_bound": upper},
-            "task": {"name": task, "version": version, "grader_version": "g1", "source": "x", "grader": "g"},
-            "pool": {"ref": "toy/m/k", "label": "m", "key": "k", "spec": {}}, "problems": 2,
-            "summary": [{"n": 1, "accuracy": 0.25, "ci_low": 0.1, "ci_high": 0.4},
-                        {"n": 4, "accuracy": acc, "ci_low": acc - 0.1, "ci_high": acc + 0.1}]}
+    from harness.records import NPoint, PoolInfo, RunData, SelectorInfo, TaskInfo
+    from harness.types import GenSpec
+
+    def point(n, a):
+        return NPoint(n=n, accuracy=a, ci_low=a - 0.1, ci_high=a + 0.1, draws=0, methods={}, ties=0,
+                      abstained=0)
+
+    return RunData(run_id=f"r{created}{selector}", created_unix=created, created="t", mode="subsets",
+                   selector=SelectorInfo(name=selector, upper_bound=upper),
+                   task=TaskInfo(name=task, version=version, grader_version="g1", source="x", grader="g"),
+                   pool=PoolInfo(ref="toy/m/k", label="m", key="k",
+                                 spec=GenSpec(backend="import", model="m")),
+                   pool_match={}, grading={}, config={}, environment={}, problems=2,
+                   summary=(point(1, 0.25), point(4, acc)))
 
 
 def test_run_store_is_atomic(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
-    rec = write_run(runs, _record(), [{"problem_id": "p1", "n": 1, "accuracy": 1.0}])
+    from harness.records import ProblemRow
+
+    rec = write_run(runs, _record(), [ProblemRow(problem_id="p1", n=1, accuracy=1.0)])
     assert rec.problems() == [{"problem_id": "p1", "n": 1, "accuracy": 1.0}]
+    assert load_runs(runs)[0].info == rec.info  # typed record round trip
 
     def exploding_rows():
-        yield {"problem_id": "p1", "n": 1, "accuracy": 1.0}
+        yield ProblemRow(problem_id="p1", n=1, accuracy=1.0)
         raise KeyboardInterrupt  # interrupted half-way through writing
 
     with pytest.raises(KeyboardInterrupt):
@@ -141,4 +153,26 @@ def test_leaderboard_newest_wins_and_versions_never_mix(tmp_path):
     assert "| m | majority | subsets | 4 | 60.00 |" in md and "50.00" not in md
     assert "oracle (upper bound)" in md
     assert "| m | majority | subsets | 1 | 25.00 |" in render_markdown(rows, n=1)
-    assert np.isclose(sorted(r["accuracy"] for r in rows if r["n"] == 4)[-1], 0.9)
+    assert np.isclose(sorted(r.accuracy for r in rows if r.n == 4)[-1], 0.9)
+
+
+def test_leaderboard_pairs_each_selector_with_majority_over_problems(tmp_path):
+    from harness.records import ProblemRow
+
+    runs = tmp_path / "runs"
+    majority = [0.5, 0.0, 1.0, 0.25]
+    picked = [1.0, 0.0, 1.0, 0.75]
+    write_run(runs, _record(created=1.0, selector="majority"),
+              [ProblemRow(problem_id=f"p{i}", n=4, accuracy=a) for i, a in enumerate(majority)])
+    write_run(runs, _record(created=2.0, selector="genselect"),
+              [ProblemRow(problem_id=f"p{i}", n=4, accuracy=a) for i, a in enumerate(picked)])
+    write_run(runs, _record(created=3.0, selector="rl-genselect"),
+              [ProblemRow(problem_id=f"p{i}", n=4, accuracy=1.0) for i in range(4)])
+    rows = {(r.selector, r.n): r for r in leaderboard_rows(load_runs(runs))}
+    gs = rows[("genselect", 4)]
+    assert gs.vs_majority == pytest.approx(np.mean(np.subtract(picked, majority)))
+    assert gs.vs_majority_low <= gs.vs_majority <= gs.vs_majority_high and gs.vs_genselect is None
+    rl = rows[("rl-genselect", 4)]
+    assert rl.vs_genselect == pytest.approx(np.mean(1.0 - np.array(picked)))
+    assert rows[("majority", 4)].vs_majority is None and rows[("genselect", 1)].vs_majority is None
+    assert "vs genselect +31.2" in render_markdown(list(rows.values()))

@@ -56,9 +56,10 @@ def test_generation_survives_sigkill(tmp_path, backend):
     """Kill `generate` mid-way, restart it: the pool ends complete, with no duplicates."""
     results = tmp_path / "results"
     env = {**os.environ, "HARNESS_RESULTS_DIR": str(results)}
-    cmd = [sys.executable, "-m", "harness", "generate", "--task", "arith:level=add1,n=4", "--model", "smollm2-135m",
-           "--samples", "4", "--max-tokens", "6", "--chunk", "2", "--quiet"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    cmd = [sys.executable, "-m", "harness", "generate", "--task", "arith:level=add1,n=4", "--model",
+           "smollm2-135m", "--samples", "4", "--max-tokens", "6", "--chunk", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
     deadline = time.time() + 300
     while _count_rows(results) < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -82,7 +83,8 @@ def test_generation_survives_sigkill(tmp_path, backend):
 
     task = arith(None, "level=add1,n=4")
     statements = {p.id: task.prompt(p) for p in task.problems()}
-    fresh = backend.generate([GenRequest(seed=r["seed"], params=params, messages=(("user", statements[r["problem_id"]]),))
+    fresh = backend.generate([GenRequest(seed=r["seed"], params=params,
+                                         messages=(("user", statements[r["problem_id"]]),))
                               for r in sample], progress=False)
     assert [f.text for f in fresh] == [r["text"] for r in sample]
 
@@ -95,12 +97,12 @@ def test_pipeline_with_genselect_reruns_without_model_calls(tmp_path):
 
     settings = Settings(results_dir=tmp_path / "results")
     config = RunConfig(task="arith:level=mul1,n=3", selectors=("first", "majority", "genselect", "oracle"),
-                       model="smollm2-135m", samples=4, ns=(1, 4), max_tokens=8, judge_max_tokens=8, llm_draws=1,
-                       progress=False, resamples=200)
+                       model="smollm2-135m", samples=4, ns=(1, 4), max_tokens=8, judge_max_tokens=8,
+                       llm_draws=1, progress=False, resamples=200)
     first = run(config, settings, log=lambda m: None)
-    gs = next(r for r in first.records if r.selector == "genselect").data
-    assert gs["llm"]["windows_judged"] + gs["llm"]["skipped_windows"] == 3
-    assert gs["selector"]["judge"]["model"] == "smollm2-135m"
+    gs = next(r for r in first.records if r.selector == "genselect").info
+    assert gs.llm.windows_judged + gs.llm.skipped_windows == 3
+    assert gs.selector.judge.model == "smollm2-135m"
     second = run(config, settings, log=lambda m: None,
                  generator_factory=lambda: pytest.fail("generator loaded on rerun"),
                  judge_factory=lambda: pytest.fail("judge loaded on rerun"))

@@ -42,13 +42,30 @@ def test_unknown_name_suggests_and_lists():
 
 
 def test_import_and_help_are_light():
-    code = "import sys, harness, harness.cli, harness.plugins; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','numpy','pandas','math_verify','matplotlib','transformers'))))"
-    out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, check=True)
+    code = ("import sys, harness, harness.cli, harness.plugins; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('torch','numpy','pandas','math_verify','matplotlib','transformers'))))")
+    out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True,
+                         check=True)
     assert json.loads(out.stdout) == []
     help_out = subprocess.run([sys.executable, "-X", "importtime", "-m", "harness", "--help"],
                               capture_output=True, text=True, check=True)
     assert "torch" not in help_out.stderr and "numpy" not in help_out.stderr
     assert "run" in help_out.stdout and "leaderboard" in help_out.stdout
+
+
+def test_list_reads_summaries_without_importing_plugins():
+    """`list` shows every built-in with its summary, read from source: no plugin module is imported."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "harness", "list", "--json"],
+                         capture_output=True, text=True, check=True)
+    listing = json.loads(out.stdout)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    assert not {m for m in imported if m.split(".")[0] in ("numpy", "torch", "tasks", "trainers")}
+    assert not {m for m in imported if m.startswith(("harness.selectors.", "harness.backends."))}
+    for kind in ("tasks", "selectors", "backends", "commands"):
+        assert listing[kind] and all(e["summary"] and e["origin"] == "builtin" for e in listing[kind]), kind
+    by_name = {e["name"]: e for e in listing["tasks"]}
+    assert by_name["aime24"]["summary"] == "AIME 2024 I+II (30 problems, integer answers)"
 
 
 def test_entry_point_plugin_package(tmp_path):
@@ -92,7 +109,8 @@ def test_entry_point_plugin_package(tmp_path):
                     "--target", str(target), str(pkg)], check=True, capture_output=True)
     import os
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))}
     listing = subprocess.run([sys.executable, "-m", "harness", "list", "--json"], capture_output=True,
                              text=True, check=True, env=env)
     data = json.loads(listing.stdout)
@@ -105,3 +123,17 @@ def test_entry_point_plugin_package(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=env)
     assert out.stdout.strip() == "[[0.0, 0.0, 1.0]]"
+
+
+def test_installed_entry_points_match_pyproject():
+    """The built-ins are pyproject.toml's entry points; a stale install (pip install -e . not rerun
+    after editing them) shows up here, and a bare checkout falls back to reading pyproject.toml."""
+    from importlib import metadata
+
+    from harness.registry import source_tree_entry_points
+
+    for group in ("harness.tasks", "harness.selectors", "harness.backends", "harness.commands"):
+        declared = source_tree_entry_points(group)
+        installed = {ep.name: ep.value for ep in metadata.entry_points(group=group)
+                     if ep.dist is not None and ep.dist.name == "harness"}
+        assert declared and installed == declared, f"{group}: run `pip install --no-deps -e .`"

@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def ex():
-    os.environ["HARNESS_SECRET_TOKEN"] = "s3cr3t-" + uuid.uuid4().hex  # visible to the workers, not to programs
+    # visible to the workers, not to programs
+    os.environ["HARNESS_SECRET_TOKEN"] = "s3cr3t-" + uuid.uuid4().hex
     executor = Executor(workers=2, limits=Limits(timeout_s=2.0, memory_mb=512, max_output_bytes=1 << 20))
     executor.start()
     yield executor
@@ -70,7 +71,8 @@ def _strays(ex: Executor) -> list[int]:
 def _need(ex: Executor, key: str) -> None:
     iso = ex.isolation()
     if not iso.get(key):
-        pytest.skip(f"this host does not offer {key} ({'; '.join(iso.get('warnings') or []) or 'see isolation()'})")
+        why = "; ".join(iso.get("warnings") or []) or "see isolation()"
+        pytest.skip(f"this host does not offer {key} ({why})")
 
 
 def test_isolation_report_is_explicit(ex):
@@ -186,17 +188,21 @@ def test_killing_the_parent_or_everyone_fails(ex):
 def test_exit_tricks_are_not_accepted():
     grader = CodeGrader(timeout_s=3.0)
     stdin_ref = Reference("p", tests={"kind": "lcb", "testtype": "stdin", "func_name": None,
-                                      "tests": [{"input": "2 3\n", "output": "5\n"}], "behaviour_inputs": ["2 3\n"]})
+                                      "tests": [{"input": "2 3\n", "output": "5\n"}],
+                                      "behaviour_inputs": ["2 3\n"]})
     func_ref = Reference("f", tests={"kind": "lcb", "testtype": "functional", "func_name": "add",
-                                     "tests": [{"input": "2\n3", "output": "5"}], "behaviour_inputs": ["2\n3"]})
+                                     "tests": [{"input": "2\n3", "output": "5"}],
+                                     "behaviour_inputs": ["2\n3"]})
     he_ref = Reference("h", tests={"kind": "humaneval", "prompt": "def add(a, b):\n", "entry_point": "add",
                                    "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
                                    "completion": "body", "behaviour_calls": ["2, 3"]})
     texts = {
         "p": ["```python\nimport os\nos._exit(0)\n```",  # exits before printing: WA
-              "```python\nimport os\nprint(sum(map(int, input().split())), flush=True)\nos._exit(0)\n```",  # AC
+              "```python\nimport os\nprint(sum(map(int, input().split())), flush=True)\n"
+              "os._exit(0)\n```",  # AC
               "```python\nimport sys\nsys.exit(3)\n```"],  # RE
-        "f": ["```python\nimport os\nclass Solution:\n    def add(self, a, b):\n        os._exit(0)\n```",  # RE
+        "f": ["```python\nimport os\nclass Solution:\n    def add(self, a, b):\n"
+              "        os._exit(0)\n```",  # RE
               "```python\nclass Solution:\n    def add(self, a, b):\n        return a + b\n```"],  # AC
         "h": ["    import os\n    os._exit(0)\n", "    return a + b\n", "    raise SystemExit(0)\n"],
     }
@@ -212,8 +218,8 @@ def test_sandbox_failures_are_errors_not_wrong_answers(tmp_path):
     grader = CodeGrader(python=str(tmp_path / "no-such-python"))
     ref = Reference("p", tests={"kind": "lcb", "testtype": "stdin", "func_name": None,
                                 "tests": [{"input": "1\n", "output": "1\n"}], "behaviour_inputs": ["1\n"]})
-    grades = grader.grade([Problem("p", "t", "")], {"p": ref}, {"p": [Candidate("p", 0, "```python\nprint(1)\n```")]},
-                          progress=False)
+    grades = grader.grade([Problem("p", "t", "")], {"p": ref},
+                          {"p": [Candidate("p", 0, "```python\nprint(1)\n```")]}, progress=False)
     (grade,) = grades["p"]
     assert grade.verdict == "error" and grade.correct is None and grade.cluster is None
     assert "interpreter" in grade.detail

@@ -17,9 +17,18 @@ import pytest
 from harness.selectors.genselect import GenSelect, candidate_view
 from harness.types import Candidate, Grade, Problem
 from trainers.reward import SelectionReward, judge_reward, overlong_penalty, score
-from trainers.selection_data import (BuildOptions, BuildStats, EvalContaminationError, EvalGuard, PoolSource,
-                                     build_selection_tasks, chars_token_counter, problem_tasks,
-                                     read_dataset, write_dataset)
+from trainers.selection_data import (
+    BuildOptions,
+    BuildStats,
+    EvalContaminationError,
+    EvalGuard,
+    PoolSource,
+    build_selection_tasks,
+    chars_token_counter,
+    problem_tasks,
+    read_dataset,
+    write_dataset,
+)
 
 # -- synthetic graded pools ------------------------------------------------------------------
 
@@ -57,8 +66,8 @@ class _FakeTask:
 def _tasks(problem, n_correct, n_wrong, opts=None, distinct=True, counter=chars_token_counter):
     cands, grades = _pool(problem, n_correct, n_wrong, distinct)
     stats = BuildStats()
-    out = problem_tasks(problem, cands, grades, kind="math", opts=opts or BuildOptions(), count_tokens=counter,
-                        stats=stats, pool_key="poolkey")
+    out = problem_tasks(problem, cands, grades, kind="math", opts=opts or BuildOptions(),
+                        count_tokens=counter, stats=stats, pool_key="poolkey")
     return out, stats, cands, grades
 
 
@@ -73,8 +82,8 @@ def _synthetic_build(n_problems: int):
 
 
 def test_builder_keeps_only_low_pass_rate_problems():
-    for n_correct, n_wrong, kept in ((8, 8, False), (9, 7, False), (7, 9, True), (1, 15, True), (0, 16, False),
-                                     (3, 0, False)):
+    for n_correct, n_wrong, kept in ((8, 8, False), (9, 7, False), (7, 9, True), (1, 15, True),
+                                     (0, 16, False), (3, 0, False)):
         out, stats, _, _ = _tasks(_problem(n_correct * 100 + n_wrong), n_correct, n_wrong)
         assert bool(out) == kept, (n_correct, n_wrong)
         if n_correct / (n_correct + n_wrong) >= 0.5:
@@ -101,7 +110,8 @@ def test_builder_task_shape_rules():
             assert 1 <= len(pos) <= len(shown) // 2  # at least one correct, at most half
             assert len(shown) - len(pos) >= 1
             view = [candidate_view(texts[k], "math", 3000) for k in shown]
-            assert rec["prompt"] == GenSelect().build_prompt(problem.statement, view)  # identical to evaluation
+            # identical to evaluation
+            assert rec["prompt"] == GenSelect().build_prompt(problem.statement, view)
             assert rec["pool_key"] == "poolkey" and rec["problem_id"] == problem.id
             signatures.add(tuple(sorted(shown)))
             sizes.append((len(shown), min(total, 16)))
@@ -134,7 +144,8 @@ def test_builder_rotations_put_each_correct_candidate_at_every_position():
     by_set: dict[tuple[int, ...], list[dict]] = {}
     for rec in out:
         by_set.setdefault(tuple(sorted(rec["shown_indices"])), []).append(rec)
-    assert len(by_set) == len(plain) and stats.tasks == len(out) == sum(len(r["shown_indices"]) for r in plain)
+    assert len(by_set) == len(plain)
+    assert stats.tasks == len(out) == sum(len(r["shown_indices"]) for r in plain)
     for group in by_set.values():
         k = group[0]["n_candidates"]
         assert len(group) == k and len({r["task_id"] for r in group}) == k
@@ -175,7 +186,8 @@ def test_builder_refuses_arith_test_split_problems():
     guard.check(train_problems)  # the train split passes
     cands = {p.id: _pool(p, 1, 3)[0] for p in test_problems + train_problems}
     grades = {p.id: _pool(p, 1, 3)[1] for p in test_problems + train_problems}
-    src = PoolSource(pool=_FakePool(), task=_FakeTask(test_problems + train_problems), candidates=cands, grades=grades)
+    src = PoolSource(pool=_FakePool(), task=_FakeTask(test_problems + train_problems), candidates=cands,
+                     grades=grades)
     with pytest.raises(EvalContaminationError) as err:
         build_selection_tasks([src], BuildOptions(), guard=guard)
     message = str(err.value)
@@ -212,6 +224,89 @@ def test_train_refuses_eval_task_before_generating(tmp_path):
     assert not (tmp_path / "pools").exists()  # refused before any candidate was generated
 
 
+def test_hub_offline_is_scoped_and_leaves_the_environment_alone():
+    import os
+
+    import datasets.config
+    import huggingface_hub.constants
+
+    from trainers.selection_data import hub_offline
+
+    before = (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE, dict(os.environ))
+    with hub_offline():
+        assert huggingface_hub.constants.HF_HUB_OFFLINE and datasets.config.HF_HUB_OFFLINE
+        assert huggingface_hub.constants.is_offline_mode()
+        assert dict(os.environ) == before[2]
+    after = (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE, dict(os.environ))
+    assert after == before
+    with pytest.raises(RuntimeError), hub_offline():
+        raise RuntimeError("restored on errors too")
+    assert huggingface_hub.constants.HF_HUB_OFFLINE == before[0]
+
+
+def test_trainers_reach_tasks_only_through_the_registry():
+    import ast
+
+    for path in sorted((Path(__file__).parent.parent / "trainers").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n.split(".")[0] == "tasks"], f"{path.name} imports {names}"
+
+
+# -- the typed training config -------------------------------------------------------------------
+
+@pytest.mark.parametrize("override, path, valid", [
+    ({"dapo": {"dynamic_sampling": {"enabel": True}}}, "dapo.dynamic_sampling.enabel", "enable, metric"),
+    ({"dapo": {"overlong": {"cach": 3}}}, "dapo.overlong.cach", "enable, cache, factor"),
+    ({"dapo": {"max_step": 3}}, "dapo.max_step", "max_steps"),
+    ({"data": {"build": {"max_pas_rate": 0.3}}}, "data.build.max_pas_rate", "max_pass_rate"),
+    ({"data": {"pools": [{"task": "arith", "generate": {"model": "m", "samples": 2}}]}},
+     "data.pools[0].generate.samples", "model, backend, n"),
+    ({"data": {"pools": [{"task": "arith", "pool": "x", "limt": 3}]}}, "data.pools[0].limt",
+     "task, generate"),
+    ({"warmup": {"epoch": 2}}, "warmup.epoch", "epochs"),
+    ({"checkpoint": {"max_token": 8}}, "checkpoint.max_token", "max_tokens"),
+    ({"nmae": "x"}, "nmae", "name, base_model"),
+])
+def test_train_config_refuses_unknown_keys_at_any_depth(override, path, valid):
+    from trainers.train import TrainConfigError, load_config
+
+    with pytest.raises(TrainConfigError) as err:
+        load_config("cpu-smoke", override)
+    message = str(err.value)
+    assert f"unknown key {path!r}" in message and valid in message and "cpu-smoke.yaml" in message
+
+
+def test_train_config_types_and_rules_are_checked():
+    from trainers.train import TrainConfigError, load_config
+
+    for override, text in [({"dapo": {"max_steps": "many"}}, "dapo.max_steps"),
+                           ({"dapo": {"dynamic_sampling": {"metric": "loss"}}},
+                            "dapo.dynamic_sampling.metric"),
+                           ({"data": {"pools": [{"task": "arith"}]}}, "exactly one of `generate`"),
+                           ({"data": {"pools": None}}, "a prebuilt `dataset` or a list of `pools`")]:
+        with pytest.raises(TrainConfigError, match=__import__("re").escape(text)):
+            load_config("cpu-smoke", override)
+
+
+def test_bundled_configs_load_and_dapo_defaults_have_one_source():
+    from harness.generate import GenerationConfig
+    from trainers.config import GenerateSection
+    from trainers.dapo_config import DAPO_DEFAULTS, DapoSection
+    from trainers.train import CONFIG_DIR, load_config
+
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        if path.stem != "verl-dapo":  # verl's own overlay, not a training config
+            cfg = load_config(path)
+            assert set(cfg["dapo"]) == set(DAPO_DEFAULTS) and cfg["name"] == path.stem
+    assert DAPO_DEFAULTS == DapoSection().model_dump()
+    assert load_config("cpu-smoke")["dapo"]["max_steps"] == 2 and DAPO_DEFAULTS["max_steps"] == 100
+    import dataclasses
+
+    assert set(GenerateSection.model_fields) == {f.name for f in dataclasses.fields(GenerationConfig)}
+
+
 # -- reward ------------------------------------------------------------------------------------
 
 
@@ -219,7 +314,8 @@ def test_reward_known_cases():
     assert judge_reward("I compared them.\nJudgment: 1", 3, [1]).reward == 1.0
     assert judge_reward("Judgment: 1", 3, [0, 2]).reward == 0.0
     assert judge_reward("**Judgement**: 2", 3, [2]).reward == 1.0
-    assert judge_reward("Judgment: 0 ... on reflection Judgment: 2", 3, [0]).reward == 0.0  # the last one counts
+    # the last one counts
+    assert judge_reward("Judgment: 0 ... on reflection Judgment: 2", 3, [0]).reward == 0.0
     for bad in ("no verdict here", "", None, "Judgment: 3", "Judgment: -1", "<think>Judgment: 1"):
         result = judge_reward(bad, 3, [0, 1, 2])
         assert result.reward == 0.0 and result.parsed is None, bad
@@ -288,7 +384,8 @@ def test_fill_batch_drops_all_equal_groups_and_refills():
     batch, report = fill_batch(round_fn, target_groups=3, group_size=2, max_rounds=10, pad_token_id=0)
     assert calls == [0, 1]
     assert batch["advantages"].tolist() == [12, 13, 20, 21, 24, 25]  # kept rows, refill appended
-    assert report.groups_dropped == 3 and report.groups_seen == 6 and report.groups_kept == 3 and report.rounds == 2
+    assert (report.groups_dropped == 3 and report.groups_seen == 6 and report.groups_kept == 3
+            and report.rounds == 2)
     assert batch["prompt_ids"].shape == (6, 5) and batch["completion_ids"].shape == (6, 4)
     assert batch["prompt_mask"][:2].tolist() == [[0, 0, 1, 1, 1]] * 2  # prompts padded on the left
     assert batch["completion_mask"][2:].tolist() == [[1, 1, 0, 0]] * 4  # completions padded on the right
@@ -302,15 +399,18 @@ def test_fill_batch_shortfall_pads_masked_or_raises():
         return _fake_batch([r * 10 + i for i in range(4)], 3, 3), [0, 1, 1, 1] if r == 0 else [0, 0, 0, 0]
 
     batch, report = fill_batch(round_fn, target_groups=2, group_size=2, max_rounds=2, pad_token_id=0)
-    assert report.rounds == 2 and report.groups_kept == 1 and report.groups_padded == 1 and report.groups_dropped == 3
+    assert (report.rounds == 2 and report.groups_kept == 1 and report.groups_padded == 1
+            and report.groups_dropped == 3)
     assert batch["completion_mask"][:2].sum() == 6 and batch["completion_mask"][2:].sum() == 0
     assert batch["advantages"][2:].tolist() == [0.0, 0.0]
     with pytest.raises(ShortfallError):
-        fill_batch(round_fn, target_groups=2, group_size=2, max_rounds=2, pad_token_id=0, on_shortfall="error")
+        fill_batch(round_fn, target_groups=2, group_size=2, max_rounds=2, pad_token_id=0,
+                   on_shortfall="error")
     # several processes: every process stops only when the slowest one is full
     seen = []
     batch, report = fill_batch(round_fn, target_groups=1, group_size=2, max_rounds=3, pad_token_id=0,
-                               min_across_processes=lambda have: seen.append(have) or (0 if len(seen) < 2 else have))
+                               min_across_processes=lambda have: seen.append(have)
+                               or (0 if len(seen) < 2 else have))
     assert report.rounds == 2 and batch["advantages"].tolist() == [0.0, 1.0] and seen == [1, 1]
 
 
@@ -344,20 +444,22 @@ def test_dapo_trainer_step_drops_and_refills(tmp_path):
 
     dapo = {"max_steps": 1, "prompts_per_step": 2, "num_generations": 4, "per_device_train_batch_size": 8,
             "max_completion_length": 6, "learning_rate": 1e-3, "lr_scheduler_type": "constant",
-            "warmup_steps": 0, "weight_decay": 0.0, "max_grad_norm": 1.0, "epsilon": 0.2, "epsilon_high": 0.28,
-            "beta": 0.0, "loss_type": "dapo", "scale_rewards": "group", "mask_truncated_completions": False,
+            "warmup_steps": 0, "weight_decay": 0.0, "max_grad_norm": 1.0, "epsilon": 0.2,
+            "epsilon_high": 0.28, "beta": 0.0, "loss_type": "dapo", "scale_rewards": "group",
+            "mask_truncated_completions": False,
             "temperature": 1.0, "top_p": 1.0, "top_k": 0, "num_iterations": 1, "seed": 0, "bf16": False,
             "gradient_checkpointing": False, "use_vllm": False, "logging_steps": 1}
     args = grpo_config(dapo, str(tmp_path / "out"), cuda=False, processes=1)
     assert (args.loss_type, args.epsilon, args.epsilon_high, args.beta) == ("dapo", 0.2, 0.28, 0.0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    trainer = _trainer_class()(model=model, reward_funcs=[scripted], args=args, train_dataset=to_trl_dataset(records),
-                               processing_class=tokenizer, dynamic_sampling=True, max_num_gen_batches=8,
-                               filter_metric="reward")
+    trainer = _trainer_class()(model=model, reward_funcs=[scripted], args=args,
+                               train_dataset=to_trl_dataset(records), processing_class=tokenizer,
+                               dynamic_sampling=True, max_num_gen_batches=8, filter_metric="reward")
     trainer.train()
     (row,) = trainer.sampling_history
     assert row["groups_kept"] == 2 and row["groups_padded"] == 0
-    assert row["groups_dropped"] >= 2 and row["rounds"] >= 2 and len(calls) == row["rounds"]  # dropped, refilled
+    # dropped, refilled
+    assert row["groups_dropped"] >= 2 and row["rounds"] >= 2 and len(calls) == row["rounds"]
     assert row["groups_seen"] == row["rounds"] * 2
     assert trainer._metrics["train"]["dynamic_sampling/dropped_groups"] or any(
         "dynamic_sampling/dropped_groups" in h for h in trainer.state.log_history)
@@ -378,7 +480,8 @@ def _synthetic_arith_pool(results_dir: Path, task_arg: str):
     settings = Settings.resolve(results_dir=results_dir)
     task = load_task(f"arith:{task_arg}", settings)
     pool = PoolStore(settings.pools_dir).create(task.name, GenSpec(backend="import", model="synthetic",
-                                                                   source="tests"), task.problems(), label="synthetic")
+                                                                   source="tests"),
+                                                task.problems(), label="synthetic")
     cands = []
     for p in task.problems():
         a, b = p.metadata["operands"]
@@ -408,7 +511,8 @@ def test_cpu_smoke_end_to_end(tmp_path):
     folder = Path(entry["path"])
     assert (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
     curves = json.loads((folder / "curves.json").read_text())
-    assert len(curves["steps"]) == 2 and all("groups_dropped" in s and "parse_rate" in s for s in curves["steps"])
+    assert len(curves["steps"]) == 2
+    assert all("groups_dropped" in s and "parse_rate" in s for s in curves["steps"])
     assert len(entry["metrics"]["reward_mean_per_step"]) == 2
     # the policy moved: compare a weight tensor with the base model
     base = load_file(str(next(Path(materialize("smollm2-135m")).glob("*.safetensors"))))
@@ -417,7 +521,7 @@ def test_cpu_smoke_end_to_end(tmp_path):
     assert not bool((base[key] == trained[key]).all())
     # registered, and rl-genselect resolves it
     assert resolve_checkpoint(results)["name"] == entry["name"]
-    selector = RLGenSelect(results_dir=str(results))
+    selector = RLGenSelect.from_checkpoint(str(results))
     assert selector.judge_model == entry["path"] and selector.checkpoint == entry["name"]
     assert selector.max_tokens == entry["max_tokens"] == 24
     # ... and `python -m harness run --selector rl-genselect` evaluates it, naming it in the leaderboard.
@@ -425,10 +529,11 @@ def test_cpu_smoke_end_to_end(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--task", "arith:level=mul1,n=3", "--model",
-                           "smollm2-135m", "--samples", "4", "--max-tokens", "8", "--selector", "rl-genselect",
-                           "--n", "4", "--llm-draws", "1", "--judge-max-tokens", "8", "--results-dir", str(results),
-                           "--json"], capture_output=True, text=True, env={**os.environ}, timeout=900)
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--task", "arith:level=mul1,n=3",
+                           "--model", "smollm2-135m", "--samples", "4", "--max-tokens", "8", "--selector",
+                           "rl-genselect", "--n", "4", "--llm-draws", "1", "--judge-max-tokens", "8",
+                           "--results-dir", str(results), "--json"],
+                          capture_output=True, text=True, env={**os.environ}, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)
     assert summary["runs"][0]["selector"] == "rl-genselect"
@@ -462,21 +567,27 @@ def test_verl_export_schema_and_config(tmp_path):
     assert row["prompt"][0]["content"] == original["prompt"]
     assert row["reward_model"]["style"] == "rule"
     truth = json.loads(row["reward_model"]["ground_truth"])
-    assert truth == {"correct_positions": original["correct_positions"], "n_candidates": original["n_candidates"]}
+    assert truth == {"correct_positions": original["correct_positions"],
+                     "n_candidates": original["n_candidates"]}
     assert list(row["extra_info"]["shown_indices"]) == original["shown_indices"]
     overrides = Path(paths["overrides"]).read_text().splitlines()
     expected = {"++data.train_batch_size=128", "++actor_rollout_ref.rollout.n=16",
                 "++actor_rollout_ref.actor.optim.lr=1e-06",
                 "++data.max_prompt_length=16384", "++data.max_response_length=16384",
-                "++actor_rollout_ref.actor.clip_ratio_low=0.2", "++actor_rollout_ref.actor.clip_ratio_high=0.28",
-                "++actor_rollout_ref.actor.loss_agg_mode=token-mean", "++actor_rollout_ref.actor.use_kl_loss=False",
+                "++actor_rollout_ref.actor.clip_ratio_low=0.2",
+                "++actor_rollout_ref.actor.clip_ratio_high=0.28",
+                "++actor_rollout_ref.actor.loss_agg_mode=token-mean",
+                "++actor_rollout_ref.actor.use_kl_loss=False",
                 "++algorithm.filter_groups.enable=True", "++algorithm.filter_groups.metric=acc",
-                "++algorithm.filter_groups.max_num_gen_batches=10", "++actor_rollout_ref.model.path=Qwen/Qwen3-1.7B",
-                "++custom_reward_function.path=trainers/verl_reward.py", "++custom_reward_function.name=compute_score",
+                "++algorithm.filter_groups.max_num_gen_batches=10",
+                "++actor_rollout_ref.model.path=Qwen/Qwen3-1.7B",
+                "++custom_reward_function.path=trainers/verl_reward.py",
+                "++custom_reward_function.name=compute_score",
                 "++reward_model.reward_manager=dapo", f"++data.train_files={paths['train']}"}
     assert expected <= set(overrides), expected - set(overrides)
     code = hydra_overrides({"n": 8}, "actor_rollout_ref.rollout")
-    assert code == ["++actor_rollout_ref.rollout.n=8"] and load_config("paper-code")["dapo"]["num_generations"] == 8
+    assert code == ["++actor_rollout_ref.rollout.n=8"]
+    assert load_config("paper-code")["dapo"]["num_generations"] == 8
     launch = Path(paths["launch"]).read_text()
     assert "launch_verl.sh" in launch
     script = (Path(__file__).parent.parent / "trainers" / "launch_verl.sh").read_text()
@@ -488,8 +599,8 @@ def test_verl_reward_module_known_cases():
 
     truth = json.dumps({"correct_positions": [0, 2], "n_candidates": 3})
     assert compute_score("harness/genselect-math", "<think>hmm</think>Judgment: 2", truth)["score"] == 1.0
-    assert compute_score("harness/genselect-math", "Judgment: 1", truth) == {"score": 0.0, "acc": 0.0, "parsed": 1,
-                                                                             "parse_ok": True}
+    assert compute_score("harness/genselect-math", "Judgment: 1", truth) == {"score": 0.0, "acc": 0.0,
+                                                                             "parsed": 1, "parse_ok": True}
     bad = compute_score("harness/genselect-math", "Judgment: 3", truth)  # out of range
     assert bad["score"] == 0.0 and bad["parsed"] == -1 and not bad["parse_ok"]
     assert compute_score("x", "<think>Judgment: 0", truth)["score"] == 0.0  # never left thinking
@@ -562,7 +673,8 @@ def test_format_warmup_teaches_the_verdict_line(tmp_path):
     from trainers.format_warmup import WarmupOptions, run_format_warmup
 
     records = _selection_records(24)
-    opts = WarmupOptions(enable=True, examples=24, epochs=2, batch_size=8, learning_rate=5e-5, check_prompts=8)
+    opts = WarmupOptions(enable=True, examples=24, epochs=2, batch_size=8, learning_rate=5e-5,
+                         check_prompts=8)
     report = run_format_warmup(materialize("smollm2-135m"), records, opts, str(tmp_path / "warm"))
     assert report.steps == 6 and report.loss_last < report.loss_first
     assert (tmp_path / "warm" / "config.json").is_file() and (tmp_path / "warm" / "tokenizer.json").is_file()

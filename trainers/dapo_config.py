@@ -1,60 +1,95 @@
 """The `dapo:` section of a training config: every key with its default, and the GRPOConfig it becomes.
 
-Defaults are the paper's numbers (PAPER.md, RL recipe); the CPU configs override what a small
-machine needs. `grpo_config` also checks the batch arithmetic (completions per step must split
-into whole micro-batches) before TRL would fail on it mid-run.
+`DapoSection` is the typed section (unknown keys refused at any depth, see trainers.config);
+`DAPO_DEFAULTS` is its dump, the one copy of the defaults. Defaults are the paper's numbers
+(PAPER.md, RL recipe); the CPU configs override what a small machine needs. `grpo_config` also
+checks the batch arithmetic (completions per step must split into whole micro-batches) before
+TRL would fail on it mid-run.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
-DAPO_DEFAULTS: dict[str, Any] = {
-    "max_steps": 100,
-    "prompts_per_step": 128,  # selection tasks per optimizer step (the paper: 128)
-    "num_generations": 16,  # rollouts per task (the paper: 16 math, 8 code)
-    "per_device_train_batch_size": 16,  # completions per micro-batch per process
-    "updates_per_step": 1,  # optimizer updates per generation batch (verl: train / mini batch)
-    "max_completion_length": 16384,
-    "learning_rate": 1e-6,
-    "lr_scheduler_type": "constant_with_warmup",
-    "warmup_steps": 0,
-    "weight_decay": 0.0,
-    "max_grad_norm": 1.0,
-    "epsilon": 0.2,
-    "epsilon_high": 0.28,
-    "beta": 0.0,
-    "loss_type": "dapo",
-    "scale_rewards": "group",
-    "mask_truncated_completions": True,
-    "temperature": 1.0,
-    "top_p": 1.0,
-    "top_k": 0,
-    "num_iterations": 1,
-    "seed": 0,
-    "bf16": None,  # None: True on CUDA, False on CPU
-    "gradient_checkpointing": False,
-    "use_vllm": False,
-    "vllm_mode": "colocate",
-    "vllm_gpu_memory_utilization": 0.3,
-    "vllm_tensor_parallel_size": 1,
-    "chat_template_kwargs": None,
-    "logging_steps": 1,
-    "max_minutes": None,  # wall-clock budget: stop at the first step boundary past it (None: max_steps only)
-    "dynamic_sampling": {"enable": True, "metric": "acc", "max_num_gen_batches": 10, "on_shortfall": "pad"},
-    "overlong": {"enable": False, "cache": 4096, "factor": 1.0},
-}
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.errors import ConfigError, MissingPrerequisiteError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DynamicSampling(_Section):
+    enable: bool = True
+    metric: Literal["acc", "reward"] = "acc"
+    max_num_gen_batches: int = Field(default=10, ge=1)
+    on_shortfall: Literal["pad", "error"] = "pad"
+
+
+class Overlong(_Section):
+    enable: bool = False
+    cache: int = Field(default=4096, ge=0)
+    factor: float = 1.0
+
+
+class DapoSection(_Section):
+    """The `dapo:` section; defaults are the paper's numbers (PAPER.md, RL recipe)."""
+
+    max_steps: int = Field(default=100, ge=1)
+    prompts_per_step: int = Field(default=128, ge=1)  # selection tasks per optimizer step (the paper: 128)
+    num_generations: int = Field(default=16, ge=2)  # rollouts per task (the paper: 16 math, 8 code)
+    per_device_train_batch_size: int = Field(default=16, ge=1)  # completions per micro-batch per process
+    # optimizer updates per generation batch (verl: train/mini batch)
+    updates_per_step: int = Field(default=1, ge=1)
+    max_completion_length: int = Field(default=16384, ge=1)
+    learning_rate: float = 1e-6
+    lr_scheduler_type: str = "constant_with_warmup"
+    warmup_steps: int = Field(default=0, ge=0)
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    epsilon: float = 0.2
+    epsilon_high: float = 0.28
+    beta: float = 0.0
+    loss_type: str = "dapo"
+    scale_rewards: str | bool = "group"
+    mask_truncated_completions: bool = True
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int | None = 0
+    num_iterations: int = Field(default=1, ge=1)
+    seed: int = 0
+    bf16: bool | None = None  # None: True on CUDA, False on CPU
+    gradient_checkpointing: bool = False
+    use_vllm: bool = False
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    vllm_gpu_memory_utilization: float = Field(default=0.3, gt=0, le=1)
+    vllm_tensor_parallel_size: int = Field(default=1, ge=1)
+    chat_template_kwargs: dict[str, Any] | None = None
+    logging_steps: int = Field(default=1, ge=1)
+    # wall-clock budget: stop at the first step boundary after
+    max_minutes: float | None = Field(default=None, gt=0)
+    dynamic_sampling: DynamicSampling = Field(default_factory=DynamicSampling)
+    overlong: Overlong = Field(default_factory=Overlong)
+
+
+DAPO_DEFAULTS: dict[str, Any] = DapoSection().model_dump()
 
 
 def num_processes() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def grpo_config(dapo: Mapping[str, Any], output_dir: str, *, cuda: bool | None = None, processes: int | None = None):
+def grpo_config(dapo: Mapping[str, Any], output_dir: str, *, cuda: bool | None = None,
+                processes: int | None = None):
     """The GRPOConfig for our `dapo:` config section (validated, with the batch arithmetic)."""
     import torch
-    from trl import GRPOConfig
+
+    try:
+        from trl import GRPOConfig
+    except ImportError as exc:
+        raise MissingPrerequisiteError.package("trl", "train", purpose="DAPO training") from exc
 
     cuda = torch.cuda.is_available() if cuda is None else cuda
     processes = processes or num_processes()
@@ -63,13 +98,14 @@ def grpo_config(dapo: Mapping[str, Any], output_dir: str, *, cuda: bool | None =
     micro = int(dapo["per_device_train_batch_size"]) * processes
     updates = int(dapo.get("updates_per_step", 1))
     if completions % (micro * updates):
-        raise ValueError(f"prompts_per_step x num_generations = {completions} completions per step must be a "
-                         f"multiple of per_device_train_batch_size x processes x updates_per_step = {micro * updates}")
+        raise ConfigError(f"prompts_per_step x num_generations = {completions} completions per step must "
+                          "be a multiple of per_device_train_batch_size x processes x updates_per_step = "
+                          f"{micro * updates}")
     accumulation = completions // (micro * updates)
     bf16 = dapo.get("bf16")
     bf16 = bool(cuda) if bf16 is None else bool(bf16)
     if bf16 and not cuda:
-        raise ValueError("bf16 training needs CUDA; set dapo.bf16: false on CPU")
+        raise ConfigError("bf16 training needs CUDA; set dapo.bf16: false on CPU")
     kwargs: dict[str, Any] = dict(
         output_dir=output_dir, max_steps=int(dapo["max_steps"]), num_generations=group,
         per_device_train_batch_size=int(dapo["per_device_train_batch_size"]),

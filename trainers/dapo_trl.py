@@ -23,10 +23,12 @@ TRL dependency and is unit-tested on its own.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from harness.errors import ConfigError, DataError, MissingPrerequisiteError
 from trainers.dapo_config import DAPO_DEFAULTS, grpo_config
 
 # -- pure batch logic -------------------------------------------------------------------------
@@ -94,7 +96,7 @@ def merge_batches(parts: Sequence[Mapping[str, Any]], pad_token_id: int) -> dict
     keys = list(parts[0])
     out: dict[str, Any] = {}
     for key in keys:
-        values = [p.get(key) for p in parts]
+        values: list[Any] = [p.get(key) for p in parts]  # tensors, lists or None (checked below)
         if key in _MULTIMODAL and any(v is not None for v in values):
             raise NotImplementedError(f"dynamic sampling does not merge multimodal field {key!r}")
         if all(v is None for v in values):
@@ -143,13 +145,14 @@ class SamplingReport:
                 "reward_mean_all": sum(finite) / len(finite) if finite else float("nan")}
 
 
-class ShortfallError(RuntimeError):
+class ShortfallError(DataError, RuntimeError):
     """Dynamic sampling spent its rounds without filling the batch (on_shortfall="error")."""
 
 
-def fill_batch(round_fn: Callable[[int], tuple[Mapping[str, Any], Any]], *, target_groups: int, group_size: int,
-               max_rounds: int, pad_token_id: int, on_shortfall: str = "pad",
-               min_across_processes: Callable[[int], int] | None = None) -> tuple[dict[str, Any], SamplingReport]:
+def fill_batch(round_fn: Callable[[int], tuple[Mapping[str, Any], Any]], *, target_groups: int,
+               group_size: int, max_rounds: int, pad_token_id: int, on_shortfall: str = "pad",
+               min_across_processes: Callable[[int], int] | None = None
+               ) -> tuple[dict[str, Any], SamplingReport]:
     """Generate rounds with `round_fn(r) -> (batch, rewards)` until `target_groups` groups with
     differing rewards are collected; return the merged batch of exactly target_groups groups.
 
@@ -185,8 +188,9 @@ def fill_batch(round_fn: Callable[[int], tuple[Mapping[str, Any], Any]], *, targ
     if have < target_groups:
         missing = target_groups - have
         if on_shortfall == "error":
-            raise ShortfallError(f"dynamic sampling kept {have} of {target_groups} groups after {report.rounds} "
-                                 "rounds (max_num_gen_batches): the data is too easy or too hard for this model")
+            raise ShortfallError(f"dynamic sampling kept {have} of {target_groups} groups after "
+                                 f"{report.rounds} rounds (max_num_gen_batches): the data is too easy or "
+                                 "too hard for this model")
         pads = merge_batches(dropped, pad_token_id) if dropped else None
         if pads is None or batch_rows(pads) < missing * group_size:
             raise ShortfallError("dynamic sampling could not pad its shortfall (not enough dropped groups)")
@@ -205,13 +209,16 @@ def fill_batch(round_fn: Callable[[int], tuple[Mapping[str, Any], Any]], *, targ
 
 # -- the TRL trainer ---------------------------------------------------------------------------
 
+@functools.cache
 def _trainer_class():
-    """DAPOTrainer, built on first use so that importing this module does not import TRL."""
-    if "DAPOTrainer" in globals():
-        return globals()["DAPOTrainer"]
+    """DAPOTrainer, built once on first use so that importing this module does not import TRL."""
     import numpy as np
     import torch
-    from trl import GRPOTrainer
+
+    try:
+        from trl import GRPOTrainer
+    except ImportError as exc:
+        raise MissingPrerequisiteError.package("trl", "train", purpose="DAPO training") from exc
 
     class _DAPOTrainer(GRPOTrainer):
         """GRPOTrainer + dynamic sampling (see the module docstring)."""
@@ -220,20 +227,23 @@ def _trainer_class():
                      on_shortfall: str = "pad", filter_metric: str = "acc", **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             if filter_metric not in ("acc", "reward"):
-                raise ValueError(f"dynamic_sampling.metric must be 'acc' or 'reward', got {filter_metric!r}")
+                raise ConfigError(f"dynamic_sampling.metric must be 'acc' or 'reward', got {filter_metric!r}")
             if on_shortfall not in ("pad", "error"):
-                raise ValueError(f"dynamic_sampling.on_shortfall must be 'pad' or 'error', got {on_shortfall!r}")
+                raise ConfigError("dynamic_sampling.on_shortfall must be 'pad' or 'error', "
+                                  f"got {on_shortfall!r}")
             self.dynamic_sampling = dynamic_sampling
             self.max_num_gen_batches = max_num_gen_batches
             self.on_shortfall = on_shortfall
             self.filter_metric = filter_metric
             self.sampling_history: list[dict[str, Any]] = []
-            self._last_rewards_per_func = None
-            local = self.args.per_device_train_batch_size * self.args.steps_per_generation
+            self._last_rewards_per_func: Any = None  # a tensor once TRL has scored a batch
+            config: Any = self.args  # a GRPOConfig
+            local = config.per_device_train_batch_size * config.steps_per_generation
             if dynamic_sampling and local % self.num_generations:
-                raise ValueError(
+                raise ConfigError(
                     f"dynamic sampling keeps whole groups per process: per_device_train_batch_size x "
-                    f"steps_per_generation ({local}) must be a multiple of num_generations ({self.num_generations})")
+                    f"steps_per_generation ({local}) must be a multiple of num_generations "
+                    f"({self.num_generations})")
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -246,8 +256,9 @@ def _trainer_class():
             full reward TRL trains on."""
             if self.filter_metric == "acc":
                 for func in self.reward_funcs:
-                    if getattr(func, "last_correct", None) is not None and len(func.last_correct) == local_rows:
-                        return torch.tensor(func.last_correct, dtype=torch.float32)
+                    last_correct = getattr(func, "last_correct", None)
+                    if last_correct is not None and len(last_correct) == local_rows:
+                        return torch.tensor(last_correct, dtype=torch.float32)
             per_func = self._last_rewards_per_func
             weights = self.reward_weights.to(per_func.device).unsqueeze(0)
             rewards = (per_func * weights).nansum(dim=1)
@@ -256,10 +267,12 @@ def _trainer_class():
             return rewards[start:start + local_rows].detach().cpu()
 
         def _refill_inputs(self, round_index: int, local_rows: int) -> list[dict[str, Any]]:
-            dataset = self.train_dataset
+            dataset: Any = self.train_dataset
             if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
-                raise TypeError("dynamic sampling refills from the training set and needs a map-style dataset")
+                raise TypeError("dynamic sampling refills from the training set and needs a map-style "
+                                "dataset")
             group = self.num_generations
+            assert group is not None  # GRPOConfig always sets it (typed Optional by TRL)
             prompts = local_rows * self.accelerator.num_processes // group
             # Same draw on every process (seeded by step and round), each takes its own slice,
             # exactly as TRL's RepeatSampler lays out a generation batch.
@@ -295,7 +308,8 @@ def _trainer_class():
                 return int(counts.min().item())
 
             batch, report = fill_batch(round_fn, target_groups=local_rows // group, group_size=group,
-                                       max_rounds=self.max_num_gen_batches, pad_token_id=self._tokenizer.pad_token_id,
+                                       max_rounds=self.max_num_gen_batches,
+                                       pad_token_id=self._tokenizer.pad_token_id,
                                        on_shortfall=self.on_shortfall, min_across_processes=min_across)
             mask = batch["completion_mask"]
             if batch.get("tool_mask") is not None:
@@ -306,27 +320,30 @@ def _trainer_class():
 
         def _record(self, report: SamplingReport, zero_signal: int | None = None) -> None:
             metrics = self._metrics["train"]
-            for name, value in (("dropped_groups", report.groups_dropped), ("kept_groups", report.groups_kept),
+            for name, value in (("dropped_groups", report.groups_dropped),
+                                ("kept_groups", report.groups_kept),
                                 ("padded_groups", report.groups_padded), ("gen_batches", report.rounds)):
                 metrics[f"dynamic_sampling/{name}"].append(float(value))
-            row = {"step": int(self.state.global_step) + 1, "filter_metric": self.filter_metric, **report.to_json()}
+            row = {"step": int(self.state.global_step) + 1, "filter_metric": self.filter_metric,
+                   **report.to_json()}
             if zero_signal is not None:
                 row["zero_signal_groups"] = zero_signal
             for func in self.reward_funcs:
-                if hasattr(func, "take_batches"):
-                    stats = func.take_batches()
+                take_batches = getattr(func, "take_batches", None)
+                if take_batches is not None:
+                    stats = take_batches()
                     total = sum(s["completions"] for s in stats) or 1.0
                     for key in ("parse_rate", "accuracy", "reward"):
                         row[key] = sum(s[key] * s["completions"] for s in stats) / total
             self.sampling_history.append(row)
             # one line a step: a long CPU run is otherwise silent (tqdm is off)
             scores = "".join(f", {key} {row[key]:.2f}" for key in ("reward", "parse_rate") if key in row)
-            print(f"[dapo] step {row['step']}: kept {report.groups_kept} group(s), dropped {report.groups_dropped} "
-                  f"of {report.groups_seen} (all {self.filter_metric} equal) in {report.rounds} generation round(s)"
+            print(f"[dapo] step {row['step']}: kept {report.groups_kept} group(s), dropped "
+                  f"{report.groups_dropped} of {report.groups_seen} (all {self.filter_metric} equal) in "
+                  f"{report.rounds} generation round(s)"
                   + (f", padded {report.groups_padded} masked" if report.groups_padded else "") + scores,
                   flush=True)
 
-    globals()["DAPOTrainer"] = _DAPOTrainer
     return _DAPOTrainer
 
 
@@ -355,8 +372,8 @@ class TrainOutcome:
     seconds: float
 
 
-def train_dapo(records: Sequence[Mapping[str, Any]], model_path: str, dapo: Mapping[str, Any], output_dir: str,
-               *, dtype: str | None = None) -> TrainOutcome:
+def train_dapo(records: Sequence[Mapping[str, Any]], model_path: str, dapo: Mapping[str, Any],
+               output_dir: str, *, dtype: str | None = None) -> TrainOutcome:
     """Run DAPO on the selection tasks; the caller saves the model (trainer.save_model)."""
     import time
 
@@ -381,7 +398,8 @@ def train_dapo(records: Sequence[Mapping[str, Any]], model_path: str, dapo: Mapp
         model=model, reward_funcs=[reward], args=args, train_dataset=to_trl_dataset(records),
         processing_class=tokenizer, dynamic_sampling=bool(sampling.get("enable", True)),
         max_num_gen_batches=int(sampling.get("max_num_gen_batches", 10)),
-        on_shortfall=str(sampling.get("on_shortfall", "pad")), filter_metric=str(sampling.get("metric", "acc")))
+        on_shortfall=str(sampling.get("on_shortfall", "pad")),
+        filter_metric=str(sampling.get("metric", "acc")))
     if dapo.get("max_minutes"):
         from trainers.wall_clock import wall_clock_callback
 
@@ -389,5 +407,6 @@ def train_dapo(records: Sequence[Mapping[str, Any]], model_path: str, dapo: Mapp
     start = time.time()
     trainer.train()
     return TrainOutcome(trainer=trainer, steps=int(trainer.state.global_step),
-                        sampling_history=list(trainer.sampling_history), log_history=list(trainer.state.log_history),
+                        sampling_history=list(trainer.sampling_history),
+                        log_history=list(trainer.state.log_history),
                         seconds=time.time() - start)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from harness.errors import ConfigError
 from harness.selectors.judgment import parse_judgment
 from harness.types import stable_hash
 from trainers.selection_data import judge_input_text
@@ -42,7 +43,7 @@ class WarmupOptions:
         data = dict(data or {})
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"unknown warmup option(s): {', '.join(unknown)}; "
+            raise ConfigError(f"unknown warmup option(s): {', '.join(unknown)}; "
                              f"known: {', '.join(sorted(cls.__dataclass_fields__))}")
         return cls(**data)
 
@@ -68,7 +69,8 @@ def warmup_targets(records: Sequence[Mapping[str, Any]], opts: WarmupOptions) ->
     out = []
     for record in chosen:
         # seeded per task, so the label never depends on which other tasks were drawn
-        k = random.Random(stable_hash([opts.seed, record["task_id"]], 12)).randrange(int(record["n_candidates"]))
+        task_rng = random.Random(stable_hash([opts.seed, record["task_id"]], 12))
+        k = task_rng.randrange(int(record["n_candidates"]))
         out.append((record["prompt"], f"Judgment: {k}"))
     return out
 

@@ -81,14 +81,17 @@ class SelectionReward:
     last_rewards: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.__name__ = "selection"  # TRL names reward functions by __name__ (metric "rewards/selection/mean")
+        # TRL names reward functions by __name__ (metric "rewards/selection/mean")
+        self.__name__ = "selection"
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any],
-                 completion_ids: Sequence[Sequence[int]] | None = None, n_candidates: Sequence[int] | None = None,
+                 completion_ids: Sequence[Sequence[int]] | None = None,
+                 n_candidates: Sequence[int] | None = None,
                  correct_positions: Sequence[Sequence[int]] | None = None,
                  log_metric: Callable[[str, float], None] | None = None, **_: Any) -> list[float]:
         if n_candidates is None or correct_positions is None:
-            raise ValueError("the selection reward needs the dataset columns n_candidates and correct_positions")
+            raise ValueError("the selection reward needs the dataset columns n_candidates and "
+                             "correct_positions")
         results = []
         for i, completion in enumerate(completions):
             length = len(completion_ids[i]) if completion_ids is not None else None

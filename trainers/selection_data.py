@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import random
 import re
+import threading
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from harness.errors import ConfigError, DataError
 from harness.jsonl import Appender, read_records
 from harness.types import Candidate, Grade, Problem, stable_hash
 
@@ -44,7 +45,7 @@ BUILDER_VERSION = "1"
 DEFAULT_EVAL_TASKS = ("aime24", "aime25", "hmmt25", "livecodebench")
 
 
-class EvalContaminationError(ValueError):
+class EvalContaminationError(DataError, ValueError):
     """Training problems that belong to an evaluation task (the message lists them)."""
 
     def __init__(self, hits: Sequence[tuple[str, str, str]]) -> None:
@@ -54,7 +55,8 @@ class EvalContaminationError(ValueError):
         super().__init__(
             f"refusing to build training data: {len(self.hits)} problem(s) belong to an evaluation task.\n"
             + "\n".join(lines) + more
-            + "\nTrain on problems that no benchmark uses (e.g. arith split=train), or remove these from the pool.")
+            + "\nTrain on problems that no benchmark uses (e.g. arith split=train), or remove these "
+              "from the pool.")
 
 
 # -- the evaluation-task guard ---------------------------------------------------------------
@@ -65,32 +67,22 @@ def normalise_statement(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "", text)
 
 
-_ARITH_ID = re.compile(r"^arith-([a-z0-9]+(?:-step)?)-(\d+(?:-\d+)*)$")
+def held_out(problem: Problem, tasks: Iterable[str] = ("arith",)) -> tuple[str, str] | None:
+    """(label, reason) when a task's `held_out` hook claims the problem (e.g. the arith test split).
 
+    The hooks come from the task registry (a task factory may carry `held_out(problem)`), so the
+    trainers never import a task module themselves.
+    """
+    from harness.plugins import TASKS
 
-def arith_test_split(problem: Problem) -> bool:
-    """True when an arith problem's (operation, operands) tuple belongs to the test split."""
-    from tasks.arith import split_of
-
-    meta = problem.metadata or {}
-    op, operands = meta.get("op"), meta.get("operands")
-    if op is None or operands is None:
-        match = _ARITH_ID.match(problem.id)
-        if not match:
-            return False
-        op, operands = match.group(1), [int(x) for x in match.group(2).split("-")]
-    try:
-        return split_of(str(op), tuple(int(x) for x in operands)) == "test"
-    except (TypeError, ValueError):
-        return False
-
-
-_LOCAL_SUBDIR = {"aime24": "aime24", "aime25": "aime25", "hmmt25": "hmmt_feb25", "livecodebench": "livecodebench"}
-
-
-def _local_copy(settings, task: str) -> bool:
-    data_dir = getattr(settings, "data_dir", None)
-    return data_dir is not None and (Path(data_dir) / _LOCAL_SUBDIR.get(task, task) / "problems.jsonl").is_file()
+    for name in tasks:
+        if name not in TASKS:
+            continue
+        hook = getattr(TASKS.get(name), "held_out", None)
+        verdict = hook(problem) if hook is not None else None
+        if verdict is not None:
+            return verdict
+    return None
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -104,20 +96,36 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+_OFFLINE_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
-def _hub_offline(enabled: bool):
-    keys = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-    saved = {k: os.environ.get(k) for k in keys}
-    if enabled:
-        os.environ.update({k: "1" for k in keys})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def hub_offline():
+    """Hugging Face hub lookups fail at once inside this block (local files and caches still load).
+
+    huggingface_hub and datasets read HF_HUB_OFFLINE once, at import, into module constants; this
+    sets those constants for the duration of the block and restores them on exit, under a lock.
+    The process environment is never touched, so nothing leaks into later imports or children.
+    """
+    import importlib
+
+    flags = []
+    for module_name, names in (("huggingface_hub.constants", ("HF_HUB_OFFLINE",)),
+                               ("datasets.config", ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        flags += [(module, name) for name in names if hasattr(module, name)]
+    with _OFFLINE_LOCK:
+        saved = [(module, name, getattr(module, name)) for module, name in flags]
+        try:
+            for module, name in flags:
+                setattr(module, name, True)
+            yield
+        finally:
+            for module, name, value in saved:
+                setattr(module, name, value)
 
 
 @dataclass
@@ -131,21 +139,30 @@ class EvalGuard:
 
     @classmethod
     def load(cls, settings=None, tasks: Iterable[str] = DEFAULT_EVAL_TASKS) -> "EvalGuard":
+        """Load each evaluation task through the registry: offline first (local data or the hub
+        cache answer at once), then from the hub if it is reachable (checked once, only if needed)."""
         from harness.plugins import load_task
         from harness.settings import Settings
 
         settings = settings or Settings.resolve()
         guard = cls()
-        offline = None
+        online: bool | None = None
         for name in tasks:
-            if offline is None and not _local_copy(settings, name):
-                offline = not hub_reachable()
             try:
-                with _hub_offline(bool(offline) and not _local_copy(settings, name)):
+                with hub_offline():
                     problems = load_task(name, settings).problems()
-            except Exception as exc:  # no local data and no hub: say so, never pretend it was checked
-                guard.unavailable[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-                continue
+            except Exception as exc:  # not available offline: try the hub, if there is one
+                online = hub_reachable() if online is None else online
+                problems, failure = None, exc
+                if online:
+                    try:
+                        problems = load_task(name, settings).problems()
+                    except Exception as hub_exc:
+                        failure = hub_exc
+                if problems is None:  # no local data and no hub: say so, never pretend it was checked
+                    first_line = str(failure).splitlines()[0][:200] if str(failure) else ""
+                    guard.unavailable[name] = f"{type(failure).__name__}: {first_line}"
+                    continue
             guard.add(name, problems)
         guard.checked.append("arith:test-split")
         return guard
@@ -165,10 +182,7 @@ class EvalGuard:
         key = normalise_statement(problem.statement)
         if key in self.statements:
             return self.statements[key], "same statement (normalised)"
-        if problem.id.startswith("arith-") or (problem.metadata or {}).get("op") is not None:
-            if arith_test_split(problem):
-                return "arith (test split)", "operands belong to the arith test split"
-        return None
+        return held_out(problem)
 
     def check(self, problems: Iterable[Problem]) -> None:
         hits = []
@@ -206,7 +220,7 @@ class BuildOptions:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown selection-task option(s): {', '.join(unknown)}; "
+            raise ConfigError(f"unknown selection-task option(s): {', '.join(unknown)}; "
                              f"known: {', '.join(sorted(known))}")
         return cls(**data)
 
@@ -237,7 +251,8 @@ def draw_set_size(rng: random.Random, total: int, opts: BuildOptions) -> int:
     return int(min(hi, max(lo, round(rng.gauss(mid, sd)))))
 
 
-def draw_task(rng: random.Random, correct: Sequence[int], wrong: Sequence[int], opts: BuildOptions) -> list[int]:
+def draw_task(rng: random.Random, correct: Sequence[int], wrong: Sequence[int],
+              opts: BuildOptions) -> list[int]:
     """Pool indices of one task, shuffled: >= 1 correct, >= 1 incorrect, at most half correct."""
     size = draw_set_size(rng, len(correct) + len(wrong), opts)
     # n_correct in [max(1, size - |wrong|), min(|correct|, size // 2)]: never empty when
@@ -337,7 +352,8 @@ def _task_record(problem: Problem, shown: list[int], correct: set[int], selector
     return {
         "task_id": stable_hash([pool_key, problem.id, shown], 16),
         "pool_key": pool_key, "pool_ref": pool_ref, "problem_id": problem.id, "task": problem.task,
-        "kind": kind, "shown_indices": shown, "correct_positions": [pos for pos, i in enumerate(shown) if i in correct],
+        "kind": kind, "shown_indices": shown,
+        "correct_positions": [pos for pos, i in enumerate(shown) if i in correct],
         "n_candidates": len(shown), "pass_rate": pass_rate, "prompt_tokens": tokens,
         "prompt_version": opts.prompt_version, "prompt": prompt,
     }
@@ -370,9 +386,9 @@ def build_selection_tasks(sources: Sequence[PoolSource], opts: BuildOptions, *,
         for pid in sorted(src.candidates):
             if pid not in problems or pid not in src.grades:
                 continue
-            records.extend(problem_tasks(problems[pid], src.candidates[pid], src.grades[pid], kind=src.task.kind,
-                                         opts=opts, count_tokens=count_tokens, stats=stats,
-                                         pool_key=src.pool.key, pool_ref=src.pool.ref))
+            records.extend(problem_tasks(problems[pid], src.candidates[pid], src.grades[pid],
+                                         kind=src.task.kind, opts=opts, count_tokens=count_tokens,
+                                         stats=stats, pool_key=src.pool.key, pool_ref=src.pool.ref))
     return records, stats
 
 

@@ -12,7 +12,9 @@ A config (YAML, see trainers/configs/) has four sections:
       build: {max_pass_rate: 0.5, max_candidates: 16, tasks_per_problem: 4, max_prompt_tokens: 16384}
       eval_tasks: [aime24, aime25, hmmt25, livecodebench]                  # refused as training data
     warmup: {enable: false, ...}   # optional format cold start (trainers/format_warmup.py)
-    dapo: {...}                    # trainers.dapo_config.DAPO_DEFAULTS lists every key
+    dapo: {...}                    # trainers.dapo_config.DapoSection: every key and its default
+
+The schema is trainers/config.py (typed; an unknown key at any depth is refused by its dotted path).
 
 Steps: check the pools' problems against the evaluation tasks (before generating anything),
 build or reuse the pools, grade them (cached), build the selection tasks (written as JSONL
@@ -29,14 +31,13 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from harness.errors import ConfigError
 from harness.types import stable_hash
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-TOP_KEYS = {"name", "base_model", "dtype", "data", "warmup", "dapo", "checkpoint", "notes"}
-DATA_KEYS = {"dataset", "pools", "build", "eval_tasks", "token_counter"}
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(ConfigError, ValueError):
     """A training config that cannot run (unknown keys, missing sections, bad values)."""
 
 
@@ -63,37 +64,25 @@ def resolve_config_path(path: str | Path) -> Path:
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The validated config as a dict: the keys the file gives, `dapo` complete with defaults.
+
+    Validation is trainers.config.TrainConfig: a typo anywhere (`dapo.dynamic_sampling.enabel`)
+    is a TrainConfigError naming the dotted key and the valid keys at that level.
+    """
     import yaml
 
-    from trainers.dapo_config import DAPO_DEFAULTS
-    from trainers.format_warmup import WarmupOptions
+    from trainers.config import validate_train_config
 
     source = resolve_config_path(path)
-    raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise TrainConfigError(f"{source}: not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
         raise TrainConfigError(f"{source}: a training config is a mapping")
-    cfg = deep_merge(raw, overrides or {})
-    unknown = sorted(set(cfg) - TOP_KEYS)
-    if unknown:
-        raise TrainConfigError(f"{source}: unknown top-level key(s) {unknown}; known: {sorted(TOP_KEYS)}")
-    for key in ("name", "base_model", "data"):
-        if not cfg.get(key):
-            raise TrainConfigError(f"{source}: missing {key!r}")
-    data = cfg["data"]
-    unknown = sorted(set(data) - DATA_KEYS)
-    if unknown:
-        raise TrainConfigError(f"{source}: unknown data key(s) {unknown}; known: {sorted(DATA_KEYS)}")
-    if not data.get("dataset") and not data.get("pools"):
-        raise TrainConfigError(f"{source}: data needs a prebuilt `dataset` or a list of `pools`")
-    dapo = cfg.get("dapo") or {}
-    unknown = sorted(set(dapo) - set(DAPO_DEFAULTS))
-    if unknown:
-        raise TrainConfigError(f"{source}: unknown dapo key(s) {unknown}; known: {sorted(DAPO_DEFAULTS)}")
-    cfg["dapo"] = deep_merge(DAPO_DEFAULTS, dapo)
-    try:
-        WarmupOptions.from_dict(cfg.get("warmup"))
-    except (TypeError, ValueError) as exc:
-        raise TrainConfigError(f"{source}: {exc}") from None
+    typed = validate_train_config(deep_merge(raw, overrides or {}), str(source))
+    cfg = typed.model_dump(exclude_unset=True)
+    cfg["dapo"] = typed.dapo.model_dump()
     cfg["_source"] = str(source)
     return cfg
 
@@ -114,11 +103,10 @@ def _generation_config(gen: Mapping[str, Any]):
 
 def prepare_sources(data: Mapping[str, Any], settings, guard, *, progress: bool = False):
     """Load each pool's task, refuse evaluation problems, then generate/load and grade the pools."""
-    from harness.grades import load_or_grade
     from harness.generate import generate_pool
+    from harness.grades import load_or_grade
     from harness.plugins import load_task
     from harness.pools import PoolStore
-
     from trainers.selection_data import PoolSource
 
     store = PoolStore(settings.pools_dir)
@@ -157,16 +145,23 @@ def token_counter(data: Mapping[str, Any], base_model: str):
 
         from harness.models import materialize
 
-        return tokenizer_counter(AutoTokenizer.from_pretrained(materialize(base_model))), f"tokenizer:{base_model}"
+        return (tokenizer_counter(AutoTokenizer.from_pretrained(materialize(base_model))),
+                f"tokenizer:{base_model}")
     except Exception as exc:  # no tokenizer here (e.g. a hub model offline): the estimate is documented
-        print(f"[train] judge tokenizer unavailable ({type(exc).__name__}); counting prompt tokens as chars/4")
+        print(f"[train] judge tokenizer unavailable ({type(exc).__name__}); counting prompt tokens as "
+              "chars/4")
         return chars_token_counter, "chars/4"
 
 
 def build_dataset(cfg: Mapping[str, Any], settings, *, progress: bool = False) -> tuple[Path, dict[str, Any]]:
     """The selection-task JSONL for this config (built from pools, or the given file)."""
-    from trainers.selection_data import (BuildOptions, EvalGuard, build_selection_tasks, read_dataset,
-                                         write_dataset)
+    from trainers.selection_data import (
+        BuildOptions,
+        EvalGuard,
+        build_selection_tasks,
+        read_dataset,
+        write_dataset,
+    )
 
     data = cfg["data"]
     eval_tasks = tuple(data.get("eval_tasks") or ("aime24", "aime25", "hmmt25", "livecodebench"))
@@ -189,18 +184,21 @@ def build_dataset(cfg: Mapping[str, Any], settings, *, progress: bool = False) -
     records, stats = build_selection_tasks(sources, opts, count_tokens=count, guard=guard)
     if not records:
         raise TrainConfigError(f"no selection task survived the filters: {stats.to_json()}")
-    key = stable_hash({"build": opts.__dict__, "pools": [s.pool.key for s in sources], "counter": counter_name}, 12)
+    key = stable_hash({"build": opts.__dict__, "pools": [s.pool.key for s in sources],
+                       "counter": counter_name}, 12)
     path = settings.results_dir / "selection" / f"{cfg['name']}-{key}.jsonl"
     header = {"pools": [s.pool.ref for s in sources], "options": opts.__dict__, "stats": stats.to_json(),
               "token_counter": counter_name, "eval_guard": guard.describe()}
     write_dataset(path, records, header)
-    print(f"[train] {len(records)} selection tasks from {stats.kept_problems} of {stats.problems} problems -> {path}")
+    print(f"[train] {len(records)} selection tasks from {stats.kept_problems} of {stats.problems} "
+          f"problems -> {path}")
     return path, {"tasks": len(records), **header}
 
 
 # -- curves --------------------------------------------------------------------------------------
 
-def write_curves(folder: Path, sampling: list[dict[str, Any]], log_history: list[dict[str, Any]]) -> dict[str, str]:
+def write_curves(folder: Path, sampling: list[dict[str, Any]],
+                 log_history: list[dict[str, Any]]) -> dict[str, str]:
     from harness.jsonl import write_json_atomic
 
     steps: dict[int, dict[str, Any]] = {}
@@ -223,9 +221,10 @@ def write_curves(folder: Path, sampling: list[dict[str, Any]], log_history: list
         rows = curves["steps"]
         x = [r["step"] for r in rows]
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-        for ax, keys, title in ((axes[0], ("accuracy", "reward"), "reward / selection accuracy (all rollouts)"),
-                                (axes[1], ("groups_dropped", "groups_kept", "groups_padded"), "dynamic sampling"),
-                                (axes[2], ("parse_rate",), "judgment parse rate")):
+        panels = ((axes[0], ("accuracy", "reward"), "reward / selection accuracy (all rollouts)"),
+                  (axes[1], ("groups_dropped", "groups_kept", "groups_padded"), "dynamic sampling"),
+                  (axes[2], ("parse_rate",), "judgment parse rate"))
+        for ax, keys, title in panels:
             for key in keys:
                 ys = [r.get(key) for r in rows]
                 if any(y is not None for y in ys):
@@ -259,24 +258,26 @@ def _metrics(sampling: list[dict[str, Any]]) -> dict[str, Any]:
 # -- the entry point ------------------------------------------------------------------------------
 
 def main(config_path: str, results_dir: str | None = None, eval_on: str | None = None, *,
-         overrides: Mapping[str, Any] | None = None, progress: bool = False) -> dict[str, Any]:
+         overrides: Mapping[str, Any] | None = None, progress: bool = False, settings=None) -> dict[str, Any]:
     """Train a GenSelect selector with DAPO and register the checkpoint; returns the entry.
 
-    `eval_on` is handled by the CLI (it runs the rl-genselect selector on that task afterwards);
-    it is accepted here so the call signature matches and is recorded in the entry.
+    `settings` (harness.settings.Settings) says where task data and results live; the CLI passes
+    the one it resolved from --data-dir / --results-dir, so the evaluation-overlap check reads
+    the same data. Without it, `results_dir` and the environment decide. `eval_on` is handled by
+    the CLI (it runs the rl-genselect selector on that task afterwards) and recorded in the entry.
     """
     from harness.checkpoints import register_checkpoint
     from harness.jsonl import write_json_atomic
     from harness.models import materialize
     from harness.pools import slugify
     from harness.settings import Settings
-
     from trainers.dapo_trl import train_dapo
     from trainers.format_warmup import WarmupOptions, run_format_warmup
     from trainers.selection_data import file_hash, read_dataset
 
     cfg = load_config(config_path, overrides)
-    settings = Settings.resolve(results_dir=results_dir)
+    if settings is None:
+        settings = Settings.resolve(results_dir=results_dir)
     chash = config_hash(cfg)
     dataset_path, dataset_info = build_dataset(cfg, settings, progress=progress)
     _, records = read_dataset(dataset_path)
@@ -290,8 +291,9 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
         warm_dir = folder / "format-warmup"
         report = run_format_warmup(model_path, records, warmup, str(warm_dir))
         warmup_info = {"path": str(warm_dir), "options": warmup.__dict__, **report.to_json()}
-        print(f"[train] format warm-up: {report.examples} examples, {report.steps} steps in {report.seconds:.0f}s, "
-              f"loss {report.loss_first:.3f} -> {report.loss_last:.3f}, parse rate {report.parse_rate_after:.2f}")
+        print(f"[train] format warm-up: {report.examples} examples, {report.steps} steps in "
+              f"{report.seconds:.0f}s, loss {report.loss_first:.3f} -> {report.loss_last:.3f}, "
+              f"parse rate {report.parse_rate_after:.2f}")
         model_path = str(warm_dir)
     outcome = train_dapo(records, model_path, cfg["dapo"], str(work), dtype=cfg.get("dtype"))
     trainer = outcome.trainer
@@ -304,15 +306,17 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
     shutil.rmtree(work, ignore_errors=True)  # TRL's output_dir (nothing is saved there: save_strategy="no")
     steps = max(outcome.steps, 1)
     metrics = _metrics(outcome.sampling_history)
-    metrics.update({"seconds": round(outcome.seconds, 1), "seconds_per_step": round(outcome.seconds / steps, 2)})
+    metrics.update({"seconds": round(outcome.seconds, 1),
+                    "seconds_per_step": round(outcome.seconds / steps, 2)})
     entry = {
         "name": name, "path": str(folder), "base_model": cfg["base_model"], "base_model_path": base_path,
         "data": {"path": str(Path(dataset_path).resolve()), "sha256_16": file_hash(dataset_path),
-                 "tasks": len(records), "pools": dataset_info.get("pools"), "stats": dataset_info.get("stats"),
-                 "eval_guard": dataset_info.get("eval_guard")},
+                 "tasks": len(records), "pools": dataset_info.get("pools"),
+                 "stats": dataset_info.get("stats"), "eval_guard": dataset_info.get("eval_guard")},
         "steps": outcome.steps, "config": cfg["_source"], "config_hash": chash, "trainer": "trl-grpo-dapo",
         "metrics": metrics, "files": files, "eval_on": eval_on, "warmup": warmup_info,
-        "max_tokens": int((cfg.get("checkpoint") or {}).get("max_tokens") or cfg["dapo"]["max_completion_length"]),
+        "max_tokens": int((cfg.get("checkpoint") or {}).get("max_tokens")
+                          or cfg["dapo"]["max_completion_length"]),
         "prompt_version": (cfg["data"].get("build") or {}).get("prompt_version", "genselect_v1"),
     }
     write_json_atomic(folder / "training.json", {"entry": entry, "config": {k: v for k, v in cfg.items()},
@@ -329,5 +333,9 @@ if __name__ == "__main__":  # pragma: no cover - the CLI is `python -m harness t
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
     parser.add_argument("--results-dir")
+    parser.add_argument("--data-dir")
     args = parser.parse_args()
-    print(json.dumps(main(args.config, args.results_dir), indent=2, default=str))
+    from harness.settings import Settings
+
+    resolved = Settings.resolve(data_dir=args.data_dir, results_dir=args.results_dir)
+    print(json.dumps(main(args.config, settings=resolved), indent=2, default=str))

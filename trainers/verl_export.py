@@ -49,7 +49,8 @@ def verl_rows(records: Iterable[Mapping[str, Any]], split: str) -> list[dict[str
             "ability": f"selection-{kind}",
             "reward_model": {"style": "rule",
                              "ground_truth": json.dumps({"correct_positions": correct, "n_candidates": n})},
-            "extra_info": {"index": i, "split": split, "task_id": str(r["task_id"]), "problem_id": str(r["problem_id"]),
+            "extra_info": {"index": i, "split": split, "task_id": str(r["task_id"]),
+                           "problem_id": str(r["problem_id"]),
                            "pool_key": str(r.get("pool_key", "")),
                            "shown_indices": [int(x) for x in r["shown_indices"]],
                            "correct_positions": correct, "n_candidates": n},
@@ -101,21 +102,24 @@ def verl_settings(train_cfg: Mapping[str, Any], train_file: str, val_file: str, 
     overlong = d.get("overlong") or {}
     sampling = d.get("dynamic_sampling") or {}
     top_k = int(d.get("top_k") or 0)
-    mapped = {
+    mapped: dict[str, Any] = {
         "data": {"train_files": train_file, "val_files": val_file,
                  "max_prompt_length": int(build.get("max_prompt_tokens", 16384)),
                  "max_response_length": int(d["max_completion_length"]),
                  "train_batch_size": prompts, "gen_batch_size": prompts},
         "algorithm": {"filter_groups": {"enable": bool(sampling.get("enable", True)),
-                                        "metric": "acc" if sampling.get("metric", "acc") == "acc" else "score",
+                                        "metric": ("acc" if sampling.get("metric", "acc") == "acc"
+                                                   else "score"),
                                         "max_num_gen_batches": int(sampling.get("max_num_gen_batches", 10))}},
         "actor_rollout_ref": {
             "model": {"path": preset(train_cfg["base_model"]).hf_id},
             "actor": {"clip_ratio_low": float(d["epsilon"]), "clip_ratio_high": float(d["epsilon_high"]),
                       "use_kl_loss": float(d["beta"]) != 0.0, "kl_loss_coef": float(d["beta"]),
                       "loss_agg_mode": "token-mean" if d["loss_type"] == "dapo" else "seq-mean-token-mean",
-                      "ppo_mini_batch_size": max(1, prompts // updates), "grad_clip": float(d["max_grad_norm"]),
-                      "optim": {"lr": float(d["learning_rate"]), "lr_warmup_steps": int(d.get("warmup_steps", 0)),
+                      "ppo_mini_batch_size": max(1, prompts // updates),
+                      "grad_clip": float(d["max_grad_norm"]),
+                      "optim": {"lr": float(d["learning_rate"]),
+                                "lr_warmup_steps": int(d.get("warmup_steps", 0)),
                                 "weight_decay": float(d.get("weight_decay", 0.0))}},
             "rollout": {"n": int(d["num_generations"]), "temperature": float(d["temperature"]),
                         "top_p": float(d["top_p"]), "top_k": top_k if top_k > 0 else -1},
@@ -170,7 +174,8 @@ def write_launch(out_dir: Path) -> Path:
     launcher = REPO_ROOT / "trainers" / "launch_verl.sh"
     script.write_text("#!/usr/bin/env bash\n"
                       "# Submit this export to a Ray cluster (RAY_ADDRESS), verl's own entry point.\n"
-                      f"exec bash {shlex.quote(str(launcher))} {shlex.quote(str(out_dir.resolve()))} \"$@\"\n",
+                      f"exec bash {shlex.quote(str(launcher))} "
+                      f"{shlex.quote(str(out_dir.resolve()))} \"$@\"\n",
                       encoding="utf-8")
     script.chmod(0o755)
     return script
@@ -189,8 +194,8 @@ def export_verl(dataset_path: str | Path, out_dir: str | Path, train_cfg: Mappin
     train, val = split_by_problem(records, val_fraction, seed)
     train_file = write_parquet(verl_rows(train, "train"), out / "train.parquet")
     val_file = write_parquet(verl_rows(val or train[:1], "val"), out / "val.parquet")
-    settings = verl_settings(train_cfg, str(train_file), str(val_file), nnodes=nnodes, gpus_per_node=gpus_per_node,
-                             checkpoint_dir=str(out / "checkpoints"))
+    settings = verl_settings(train_cfg, str(train_file), str(val_file), nnodes=nnodes,
+                             gpus_per_node=gpus_per_node, checkpoint_dir=str(out / "checkpoints"))
     (out / "verl-dapo.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
     overrides = hydra_overrides(settings)
     (out / "overrides.txt").write_text("\n".join(overrides) + "\n", encoding="utf-8")
@@ -201,7 +206,8 @@ def export_verl(dataset_path: str | Path, out_dir: str | Path, train_cfg: Mappin
                 "builder": header.get("builder_version")}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return {"train": str(train_file), "val": str(val_file), "config": str(out / "verl-dapo.yaml"),
-            "overrides": str(out / "overrides.txt"), "launch": str(launch), "manifest": str(out / "manifest.json")}
+            "overrides": str(out / "overrides.txt"), "launch": str(launch),
+            "manifest": str(out / "manifest.json")}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, str]:
@@ -210,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     from trainers.train import load_config
 
     parser = argparse.ArgumentParser(description="Export selection tasks + a DAPO config for verl")
-    parser.add_argument("--config", required=True, help="training config (e.g. trainers/configs/paper-math.yaml)")
+    parser.add_argument("--config", required=True,
+                        help="training config (e.g. trainers/configs/paper-math.yaml)")
     parser.add_argument("--dataset", required=True, help="selection-task JSONL (results/selection/*.jsonl)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--val-fraction", type=float, default=0.02)

@@ -42,7 +42,8 @@ def parse_ground_truth(ground_truth: Any, extra_info: Any = None) -> tuple[list[
     if n is None and isinstance(extra_info, dict):
         n = extra_info.get("n_candidates")
     if correct is None or n is None:
-        raise ValueError(f"selection ground truth needs correct_positions and n_candidates, got {ground_truth!r}")
+        raise ValueError("selection ground truth needs correct_positions and n_candidates, got "
+                         f"{ground_truth!r}")
     return [int(c) for c in list(correct)], int(n)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
+from harness.errors import BackendError  # re-exported (one class for BackendError)
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -47,8 +49,21 @@ class GenResult:
     completion_tokens: int | None = None
 
 
-class BackendError(RuntimeError):
-    """A backend could not be created or a request failed for good (after retries)."""
+def as_chat(messages: Sequence[tuple[str, str]] | None) -> list[dict[str, str]]:
+    """GenRequest.messages ((role, content) pairs) as the chat format every engine takes:
+    [{"role": ..., "content": ...}, ...] in order (the OpenAI API, chat templates, llama.cpp)."""
+    return [{"role": role, "content": content} for role, content in messages or ()]
+
+
+def render_chat(tokenizer: Any, messages: Sequence[tuple[str, str]] | None, *, model: str = "",
+                **template_kwargs: Any) -> str:
+    """The prompt text of a chat request: the tokenizer's chat template applied to as_chat(messages)
+    with the assistant turn opened (add_generation_prompt=True), not tokenized. template_kwargs go
+    to the template (e.g. enable_thinking=True for Qwen3)."""
+    if hasattr(tokenizer, "chat_template") and not tokenizer.chat_template:  # wrappers may lack the attribute
+        raise BackendError(f"model {model or '(unnamed)'} has no chat template; send a raw prompt instead")
+    return tokenizer.apply_chat_template(as_chat(messages), tokenize=False, add_generation_prompt=True,
+                                         **template_kwargs)
 
 
 @runtime_checkable

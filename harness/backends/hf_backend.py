@@ -11,9 +11,9 @@ floating-point noise from padding.
 from __future__ import annotations
 
 from itertools import groupby
-from typing import Sequence
+from typing import Any, Sequence
 
-from harness.backends.base import BackendError, GenRequest, GenResult, SamplingParams
+from harness.backends.base import GenRequest, GenResult, SamplingParams, render_chat
 from harness.progress import progress_bar
 
 
@@ -53,7 +53,8 @@ class _PerRowSampler:
                 if p.top_p < 1.0 and not p.top_k and float(row_probs.sum()) < p.top_p:
                     row_probs, row_index = torch.softmax(logits[row], dim=-1).sort(descending=True)
                 elif p.top_p >= 1.0 and not p.top_k:
-                    row_probs, row_index = torch.softmax(logits[row], dim=-1), torch.arange(vocab, device=scores.device)
+                    row_probs = torch.softmax(logits[row], dim=-1)
+                    row_index = torch.arange(vocab, device=scores.device)
                 if p.top_p < 1.0:
                     # Keep the smallest prefix whose mass reaches top_p (always at least one token).
                     drop = row_probs.cumsum(dim=-1) - row_probs > p.top_p
@@ -65,6 +66,8 @@ class _PerRowSampler:
 
 
 class HFBackend:
+    """transformers, CPU or GPU, batched, one seed per request"""
+
     name = "hf"
 
     def __init__(self, model: str = "smollm2-135m", *, device: str | None = None, dtype: str = "float32",
@@ -74,7 +77,10 @@ class HFBackend:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
-            raise BackendError("the hf backend needs torch and transformers: pip install -e '.[hf]'") from exc
+            from harness.errors import MissingPrerequisiteError
+
+            raise MissingPrerequisiteError.package("torch and transformers", "hf",
+                                                   purpose="the hf backend") from exc
         from harness.models import materialize, preset
 
         self.model = model
@@ -91,32 +97,31 @@ class HFBackend:
 
             torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) // 2))
         path = materialize(model)
-        self.tokenizer = AutoTokenizer.from_pretrained(path, revision=None)
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(path, revision=None)
         self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so new tokens line up
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.lm = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(self.device)
+        lm: Any = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+        self.lm: Any = lm.to(self.device)  # None once closed
         self.lm.eval()
 
     def render(self, request: GenRequest) -> str:
         if request.prompt is not None:
             return request.prompt
-        messages = [{"role": role, "content": content} for role, content in request.messages or ()]
-        if not self.tokenizer.chat_template:
-            raise BackendError(f"model {self.model} has no chat template; send a raw prompt instead")
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                                  **self.chat_template_kwargs)
+        return render_chat(self.tokenizer, request.messages, model=self.model, **self.chat_template_kwargs)
 
     def generate(self, requests: Sequence[GenRequest], *, progress: bool = True) -> list[GenResult]:
         results: list[GenResult | None] = [None] * len(requests)
         # Batch only requests with identical sampling params (one processor per batch); sort by
         # prompt length inside a group so batches waste little padding.
-        order = sorted(range(len(requests)), key=lambda i: (repr(requests[i].params), len(self.render(requests[i]))))
-        with progress_bar(total=len(requests), desc=f"generate[{self.model}]", unit="req", enabled=progress) as bar:
+        order = sorted(range(len(requests)),
+                       key=lambda i: (repr(requests[i].params), len(self.render(requests[i]))))
+        with progress_bar(total=len(requests), desc=f"generate[{self.model}]", unit="req",
+                          enabled=progress) as bar:
             for _, group in groupby(order, key=lambda i: repr(requests[i].params)):
-                group = list(group)
-                for start in range(0, len(group), self.batch_size):
-                    batch = group[start:start + self.batch_size]
+                members = list(group)
+                for start in range(0, len(members), self.batch_size):
+                    batch = members[start:start + self.batch_size]
                     for i, result in zip(batch, self._generate_batch([requests[i] for i in batch])):
                         results[i] = result
                     bar.update(len(batch))
@@ -128,9 +133,10 @@ class HFBackend:
 
         params = batch[0].params
         texts = [self.render(r) for r in batch]
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True,
+                             add_special_tokens=False).to(self.device)
         generators = [torch.Generator(device=self.device).manual_seed(int(r.seed) % (2**63)) for r in batch]
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if params.stop:
             kwargs["stop_strings"] = list(params.stop)
             kwargs["tokenizer"] = self.tokenizer

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from harness.backends.base import BackendError, GenRequest, GenResult
+from harness.backends.base import BackendError, GenRequest, GenResult, as_chat
 from harness.progress import progress_bar
 
 _LLAMA_RANDOM_SEED = 0xFFFFFFFF
@@ -42,7 +42,8 @@ def resolve_gguf(model: str | os.PathLike) -> Path:
     if text in PRESETS:
         hf_id = PRESETS[text].hf_id
         if not hf_id.startswith("embedded:"):
-            raise BackendError(f"the llamacpp backend needs a GGUF file; preset {text!r} is the hub model {hf_id}")
+            raise BackendError(f"the llamacpp backend needs a GGUF file; preset {text!r} is the hub "
+                               f"model {hf_id}")
         return embedded_gguf_path()
     path = Path(text).expanduser()
     if not path.is_file():
@@ -55,6 +56,8 @@ def _prompt_key(request: GenRequest) -> tuple:
 
 
 class LlamaCppBackend:
+    """in-process llama.cpp (fast CPU decoding of GGUF)"""
+
     name = "llamacpp"
 
     def __init__(self, model: str | os.PathLike = "smollm2-135m", n_ctx: int = 2048, chat: bool = True,
@@ -69,15 +72,19 @@ class LlamaCppBackend:
         try:
             import llama_cpp
         except ImportError as exc:
-            raise BackendError("the llamacpp backend needs llama-cpp-python: run .ci/install_llama_cpp.sh "
-                               "(or pip install llama-cpp-python)") from exc
+            from harness.errors import MissingPrerequisiteError
+
+            raise MissingPrerequisiteError.package(
+                "llama-cpp-python", purpose="the llamacpp backend",
+                install="bash .ci/install_llama_cpp.sh (or pip install llama-cpp-python)") from exc
         path = resolve_gguf(gguf_path if gguf_path is not None else model)
         self.gguf_path = path
         self.model = str(model) if gguf_path is None else str(gguf_path)
         self.chat = chat
         self.reuse_prefix = reuse_prefix
         self.n_threads = n_threads
-        threads = {"n_threads": n_threads, "n_threads_batch": n_threads} if n_threads else {}
+        threads: dict[str, Any] = {"n_threads": n_threads, "n_threads_batch": n_threads} if n_threads else {}
+        self.llm: Any  # llama_cpp.Llama (its typed API does not take our **kwargs); None once closed
         try:
             self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, verbose=verbose, **threads)
         except Exception as exc:  # llama_cpp raises ValueError / RuntimeError on a bad file
@@ -87,7 +94,8 @@ class LlamaCppBackend:
         results: list[GenResult | None] = [None] * len(requests)
         # Same prompt back to back (stable sort: request order within a prompt) for KV-cache reuse.
         order = sorted(range(len(requests)), key=lambda i: _prompt_key(requests[i]))
-        with progress_bar(total=len(requests), desc=f"generate[{self.model}]", unit="req", enabled=progress) as bar:
+        with progress_bar(total=len(requests), desc=f"generate[{self.model}]", unit="req",
+                          enabled=progress) as bar:
             for i in order:
                 results[i] = self._one(requests[i])
                 bar.update(1)
@@ -97,7 +105,7 @@ class LlamaCppBackend:
         if self.llm is None:
             raise BackendError("the llamacpp backend is closed")
         p = request.params
-        kwargs = dict(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k or 0, min_p=0.0,
+        kwargs: dict[str, Any] = dict(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k or 0, min_p=0.0,
                       repeat_penalty=1.0, max_tokens=p.max_tokens, stop=list(p.stop) or None,
                       seed=llama_seed(request.seed))
         if not self.reuse_prefix:
@@ -105,10 +113,9 @@ class LlamaCppBackend:
         try:
             if request.messages is not None:
                 if not self.chat:
-                    raise BackendError("this llamacpp backend was created with chat=False but a request carries "
-                                       "chat messages; send a raw prompt or use chat=True")
-                messages = [{"role": role, "content": content} for role, content in request.messages]
-                out = self.llm.create_chat_completion(messages=messages, **kwargs)
+                    raise BackendError("this llamacpp backend was created with chat=False but a request "
+                                       "carries chat messages; send a raw prompt or use chat=True")
+                out = self.llm.create_chat_completion(messages=as_chat(request.messages), **kwargs)
                 choice = out["choices"][0]
                 text = choice["message"].get("content") or ""
             else:
@@ -120,8 +127,10 @@ class LlamaCppBackend:
         except ValueError as exc:  # e.g. "Requested tokens (...) exceed context window"
             raise BackendError(f"llama.cpp rejected the request: {exc}") from exc
         usage = out.get("usage") or {}
-        return GenResult(text=text, finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-                         prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"))
+        return GenResult(text=text,
+                         finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+                         prompt_tokens=usage.get("prompt_tokens"),
+                         completion_tokens=usage.get("completion_tokens"))
 
     def close(self) -> None:
         llm, self.llm = getattr(self, "llm", None), None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from harness.backends.base import BackendError, GenRequest, GenResult
+from harness.backends.base import BackendError, GenRequest, GenResult, as_chat
 
 SEED_IN_GEN_KWARGS = frozenset({"vllm", "local-completions", "local-chat-completions",
                                 "openai-completions", "openai-chat-completions"})
@@ -27,13 +27,18 @@ TORCH_SEEDED = frozenset({"hf", "hf-auto", "huggingface", "hf-multimodal", "stee
 
 
 class LMEvalBackend:
+    """any lm-eval model type: --backend lm-eval:<type> (hf, vllm, local-chat-completions, ...)"""
+
     name = "lm-eval"
 
     def __init__(self, model: str, model_type: str = "hf", model_args: str = "", **options: Any) -> None:
         try:
             from lm_eval.api.registry import get_model
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise BackendError("the lm-eval backend needs lm-eval: pip install 'lm-eval>=0.4.5'") from exc
+            from harness.errors import MissingPrerequisiteError
+
+            raise MissingPrerequisiteError.package("lm-eval", "lm-eval",
+                                                   purpose="the lm-eval backend") from exc
         self.model = model
         self.model_type = model_type
         pretrained = model
@@ -49,18 +54,20 @@ class LMEvalBackend:
             import torch
 
             if not torch.cuda.is_available():
-                parts += ["device=cpu"] + ([] if any(p.startswith("dtype=") for p in parts) else ["dtype=float32"])
+                parts += ["device=cpu"] + ([] if any(p.startswith("dtype=") for p in parts)
+                                           else ["dtype=float32"])
         self.arg_string = ",".join(parts)
         try:
             self.lm = get_model(model_type).create_from_arg_string(self.arg_string, {})
         except Exception as exc:
-            raise BackendError(f"lm-eval model {model_type!r} ({self.arg_string}) failed to load: {exc}") from exc
+            raise BackendError(f"lm-eval model {model_type!r} ({self.arg_string}) failed to load: "
+                               f"{exc}") from exc
 
     # -- helpers ----------------------------------------------------------------------------------
     def _context(self, request: GenRequest) -> str:
         if request.prompt is not None:
             return request.prompt
-        chat = [{"role": role, "content": content} for role, content in request.messages]
+        chat = as_chat(request.messages)
         if not hasattr(self.lm, "apply_chat_template"):
             raise BackendError(f"lm-eval model {self.model_type!r} has no chat template for messages")
         return self.lm.apply_chat_template(chat)

@@ -32,7 +32,7 @@ import time
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
-from harness.backends.base import BackendError, GenRequest, GenResult
+from harness.backends.base import BackendError, GenRequest, GenResult, as_chat
 from harness.progress import progress_bar
 
 # llama.cpp server extras that switch off its non-neutral sampling defaults.
@@ -69,6 +69,8 @@ def _server_message(response) -> str:
 
 
 class OpenAIBackend:
+    """any OpenAI-compatible server (vLLM, SGLang, llama.cpp, APIs)"""
+
     name = "openai"
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, chat: bool = True,
@@ -84,7 +86,9 @@ class OpenAIBackend:
         try:
             import httpx  # noqa: F401
         except ImportError as exc:
-            raise BackendError("the openai backend needs httpx: pip install httpx") from exc
+            from harness.errors import MissingPrerequisiteError
+
+            raise MissingPrerequisiteError.package("httpx", "openai", purpose="the openai backend") from exc
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
             raise BackendError("the openai backend needs base_url (e.g. http://127.0.0.1:8000/v1) "
@@ -112,8 +116,8 @@ class OpenAIBackend:
             return []
         for r in requests:
             if r.messages is not None and not self.chat:
-                raise BackendError("this openai backend was created with chat=False but a request carries chat "
-                                   "messages; send a raw prompt or use chat=True")
+                raise BackendError("this openai backend was created with chat=False but a request carries "
+                                   "chat messages; send a raw prompt or use chat=True")
         return _run_coroutine(self._generate_all(requests, progress))
 
     def models(self) -> list[str]:
@@ -126,7 +130,8 @@ class OpenAIBackend:
         except httpx.HTTPError as exc:
             raise BackendError(f"{self.base_url}/models: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
-            raise BackendError(f"{self.base_url}/models: HTTP {response.status_code}: {_server_message(response)}")
+            raise BackendError(f"{self.base_url}/models: HTTP {response.status_code}: "
+                               f"{_server_message(response)}")
         return [m.get("id") for m in response.json().get("data", [])]
 
     def health(self) -> bool:
@@ -159,7 +164,7 @@ class OpenAIBackend:
         if p.top_k is not None:
             body["top_k"] = p.top_k  # not OpenAI's API; vLLM, SGLang and llama.cpp accept it
         if request.messages is not None:
-            body["messages"] = [{"role": role, "content": content} for role, content in request.messages]
+            body["messages"] = as_chat(request.messages)
             path = "/chat/completions"
         else:
             body["prompt"] = request.prompt
@@ -216,7 +221,8 @@ class OpenAIBackend:
                 message = _server_message(response)
                 last_error = f"HTTP {response.status_code}: {message}"
                 if response.status_code not in RETRIABLE_STATUS:
-                    raise BackendError(f"POST {url} failed with HTTP {response.status_code} (not retried): {message}")
+                    raise BackendError(f"POST {url} failed with HTTP {response.status_code} (not retried): "
+                                       f"{message}")
                 retry_after = _retry_after(response)
             if attempt < self.max_retries:
                 delay = min(MAX_BACKOFF_S, self.backoff_s * 2 ** attempt) * (0.5 + self._rng.random())
@@ -242,7 +248,8 @@ class OpenAIBackend:
         else:
             text = choice.get("text") or ""
         usage = data.get("usage") or {}
-        return GenResult(text=text, finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+        return GenResult(text=text,
+                         finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
                          prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
                          completion_tokens=_int_or_none(usage.get("completion_tokens")))
 
@@ -261,7 +268,8 @@ def wait_ready(base_url: str, timeout: float = 120.0, interval: float = 0.5, api
     last = "no answer"
     while True:
         if process is not None and process.poll() is not None:
-            raise BackendError(f"the server process exited with code {process.returncode} before {url} answered")
+            raise BackendError(f"the server process exited with code {process.returncode} before {url} "
+                               "answered")
         try:
             response = httpx.get(url, headers=headers, timeout=min(5.0, max(0.5, timeout)))
             if response.status_code == 200:

@@ -11,24 +11,30 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from harness.backends.base import BackendError, GenRequest, GenResult
+from harness.backends.base import GenRequest, GenResult, render_chat
 from harness.models import materialize, preset
 
 
 class VLLMBackend:
+    """vLLM offline LLM.generate (GPU)"""
+
     name = "vllm"
 
     def __init__(self, model: str, *, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85,
-                 max_model_len: int | None = None, dtype: str = "auto", chat_template_kwargs: dict | None = None,
-                 enforce_eager: bool = False) -> None:
+                 max_model_len: int | None = None, dtype: str = "auto",
+                 chat_template_kwargs: dict | None = None, enforce_eager: bool = False) -> None:
         try:
             from vllm import LLM
         except ImportError as exc:
-            raise BackendError("the vllm backend needs vLLM on a CUDA machine: pip install -e '.[vllm]'") from exc
+            from harness.errors import MissingPrerequisiteError
+
+            raise MissingPrerequisiteError.package("vllm", "vllm",
+                                                   purpose="the vllm backend (CUDA machines)") from exc
         self.model = model
         self.chat_template_kwargs = chat_template_kwargs or {}
-        kwargs = {"tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
-                  "dtype": dtype, "enforce_eager": enforce_eager}
+        kwargs = {"tensor_parallel_size": tensor_parallel_size,
+                  "gpu_memory_utilization": gpu_memory_utilization, "dtype": dtype,
+                  "enforce_eager": enforce_eager}
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
         spec = preset(model)
@@ -39,9 +45,7 @@ class VLLMBackend:
     def _render(self, request: GenRequest) -> str:
         if request.prompt is not None:
             return request.prompt
-        messages = [{"role": r, "content": c} for r, c in request.messages or ()]
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                                  **self.chat_template_kwargs)
+        return render_chat(self.tokenizer, request.messages, model=self.model, **self.chat_template_kwargs)
 
     def generate(self, requests: Sequence[GenRequest], *, progress: bool = True) -> list[GenResult]:
         from vllm import SamplingParams as VSampling
@@ -59,15 +63,15 @@ class VLLMBackend:
         for text, first, members in groups:
             p = first.params
             prompts.append(text)
-            params.append(VSampling(n=len(members), seed=first.seed % (2**31), temperature=p.temperature, top_p=p.top_p,
-                                    top_k=p.top_k if p.top_k else -1, max_tokens=p.max_tokens,
+            params.append(VSampling(n=len(members), seed=first.seed % (2**31), temperature=p.temperature,
+                                    top_p=p.top_p, top_k=p.top_k if p.top_k else -1, max_tokens=p.max_tokens,
                                     stop=list(p.stop) or None))
         outputs = self.llm.generate(prompts, params, use_tqdm=progress)
         results: list[GenResult | None] = [None] * len(requests)
         for (_, _, members), out in zip(groups, outputs):
             for index, completion in zip(members, out.outputs):
-                results[index] = GenResult(text=completion.text,
-                                           finish_reason="length" if completion.finish_reason == "length" else "stop",
+                finish = "length" if completion.finish_reason == "length" else "stop"
+                results[index] = GenResult(text=completion.text, finish_reason=finish,
                                            prompt_tokens=len(out.prompt_token_ids or []),
                                            completion_tokens=len(completion.token_ids))
         return [r for r in results if r is not None]

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 EXTRACT_VERSION = "1"
 
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$",
+                    re.MULTILINE | re.DOTALL)
 _OPEN_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n", re.MULTILINE)
 _PYTHON_TAGS = {"python", "py", "python3", "py3"}
-_CODE_HINT = re.compile(r"^\s*(def |class |import |from \S+ import |for |while |if |print\(|return\b|\w+\s*=[^=]|\w+\()",
-                        re.MULTILINE)
+_CODE_HINT = re.compile(r"^\s*(def |class |import |from \S+ import |for |while |if |print\(|return\b"
+                        r"|\w+\s*=[^=]|\w+\()", re.MULTILINE)
 
 
 @dataclass(frozen=True)

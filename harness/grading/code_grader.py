@@ -31,6 +31,17 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness.grading.code_extract import EXTRACT_VERSION, extract, prompt_imports
+from harness.grading.code_types import (
+    VERDICTS_CODE,
+    CodeTests,
+    CodeTestsError,
+    CodeVerdict,
+    HumanEvalTests,
+    LcbTests,
+    Verdict,
+    code_tests,
+)
+from harness.jsonl import Appender, JsonlFormatError, read_records
 from harness.progress import progress_bar
 from harness.sandbox import compare
 from harness.sandbox.executor import Executor, Job, JobResult, Limits, Run, SandboxError
@@ -39,7 +50,7 @@ from harness.types import Candidate, Grade, Problem, Reference
 
 GRADER_NAME = "code-exec"
 GRADER_VERSION = "1"
-VERDICTS_CODE = ("AC", "WA", "TLE", "RE", "CE", "MLE", "error")
+__all__ = ["CodeGrader", "GRADER_NAME", "GRADER_VERSION", "VERDICTS_CODE"]
 
 
 @dataclass
@@ -48,10 +59,10 @@ class _Plan:
 
     problem_id: str
     index: int
+    ref: CodeTests
     key: str | None = None
     job: Job | None = None
-    outcome: dict | None = None
-    ref: Mapping[str, Any] = field(default_factory=dict)
+    outcome: CodeVerdict | None = None
     code: str | None = None
 
 
@@ -91,56 +102,63 @@ class CodeGrader:
             cands = sorted(candidates.get(problem.id, ()), key=lambda c: c.index)
             if not cands:
                 continue
-            tests = references[problem.id].tests
-            if not isinstance(tests, Mapping) or tests.get("kind") not in ("lcb", "humaneval"):
-                raise ValueError(f"problem {problem.id}: reference has no code tests")
+            tests = code_tests(references[problem.id].tests, f"problem {problem.id}")
             plans[problem.id] = [self._plan(problem.id, c, tests, cache) for c in cands]
         todo = [p for ps in plans.values() for p in ps if p.outcome is None]
         total = sum(len(ps) for ps in plans.values())
-        with progress_bar(total=total, desc="grading code", unit="prog", enabled=progress) as bar:
-            bar.update(total - len(todo))
-            if todo:
-                try:
-                    with self._executor(workers or os.cpu_count() or 1) as ex:
-                        self.last_isolation = ex.isolation()
-                        if self.last_isolation.get("warnings") and progress:
-                            print("sandbox: " + "; ".join(self.last_isolation["warnings"]), file=sys.stderr)
-                        for i, result in ex.map([p.job for p in todo]):
-                            plan = todo[i]
-                            plan.outcome = _outcome(plan.ref, result)
-                            if plan.outcome["verdict"] != "error":
-                                cache.put(plan.key, plan.outcome)
-                            bar.update(1)
-                except SandboxError as exc:  # strict isolation unavailable: every program is a grader error
-                    for plan in todo:
-                        plan.outcome = plan.outcome or {"verdict": "error", "detail": str(exc), "signature": None}
-        cache.close()
+        try:  # outcomes computed before an interrupt are kept
+            with progress_bar(total=total, desc="grading code", unit="prog", enabled=progress) as bar:
+                bar.update(total - len(todo))
+                if todo:
+                    jobs = [p.job for p in todo if p.job is not None]
+                    assert len(jobs) == len(todo)  # a plan without an outcome always has a job
+                    try:
+                        with self._executor(workers or os.cpu_count() or 1) as ex:
+                            self.last_isolation = ex.isolation()
+                            if self.last_isolation.get("warnings") and progress:
+                                print("sandbox: " + "; ".join(self.last_isolation["warnings"]),
+                                      file=sys.stderr)
+                            for i, result in ex.map(jobs):
+                                plan = todo[i]
+                                plan.outcome = _outcome(plan.ref, result)
+                                if plan.outcome.verdict != "error":
+                                    cache.put(plan.key, plan.outcome)
+                                bar.update(1)
+                    except SandboxError as exc:  # no strict isolation: every program is a grader error
+                        for plan in todo:
+                            plan.outcome = plan.outcome or CodeVerdict("error", str(exc))
+        finally:
+            cache.close()
         return {pid: _grades(pid, ps) for pid, ps in plans.items()}
 
     # -- building jobs -------------------------------------------------------------------------
-    def _plan(self, problem_id: str, cand: Candidate, tests: Mapping[str, Any], cache: "_Cache") -> _Plan:
+    def _plan(self, problem_id: str, cand: Candidate, tests: CodeTests, cache: "_Cache") -> _Plan:
         plan = _Plan(problem_id, cand.index, ref=tests)
-        if tests["kind"] == "humaneval" and tests.get("completion", "body") == "body":
-            code, method = tests["prompt"] + cand.text, "completion"
+        code: str | None
+        if isinstance(tests, HumanEvalTests) and tests.completion == "body":
+            code, method = tests.prompt + cand.text, "completion"
         else:
             extraction = extract(cand.text)
             code, method = extraction.code, extraction.method
-            if code is not None and tests["kind"] == "humaneval":
-                code = prompt_imports(tests["prompt"]) + code
+            if code is not None and isinstance(tests, HumanEvalTests):
+                code = prompt_imports(tests.prompt) + code
         if code is None:
-            plan.outcome = {"verdict": "CE", "detail": f"no code extracted ({method})", "signature": None}
+            plan.outcome = CodeVerdict("CE", f"no code extracted ({method})")
             return plan
         plan.code = code
-        plan.job = self._lcb_job(code, tests) if tests["kind"] == "lcb" else self._humaneval_job(code, tests)
+        if isinstance(tests, LcbTests):
+            plan.job = self._lcb_job(code, tests)
+        else:
+            plan.job = self._humaneval_job(code, tests)
         plan.key = _job_key(plan.job, self.version)
         plan.outcome = cache.get(plan.key)
         return plan
 
-    def _lcb_job(self, code: str, tests: Mapping[str, Any]) -> Job:
+    def _lcb_job(self, code: str, tests: LcbTests) -> Job:
         program = with_prelude(code)
-        functional = tests["testtype"] == "functional"
-        behaviour = list(dict.fromkeys(tests.get("behaviour_inputs") or ()))
-        graded = [(t["input"], t["output"]) for t in tests["tests"]]
+        functional = tests.testtype == "functional"
+        behaviour = list(dict.fromkeys(tests.behaviour_inputs))
+        graded = [(t.input, t.expected) for t in tests.tests]
         runs = []
 
         def make(inp: str, expected: str | None) -> Run:
@@ -150,7 +168,7 @@ class CodeGrader:
                     args = [json.loads(line) for line in inp.split("\n") if line.strip()]
                 except json.JSONDecodeError:
                     args = ["__unparseable_input__"]
-                spec = repr({"func_name": tests["func_name"], "args": args}) + "\n"
+                spec = repr({"func_name": tests.func_name, "args": args}) + "\n"
                 return Run(argv=("runner.py",), stdin=spec.encode(), channel=True, always=always,
                            expect=None if expected is None else ("json", expected))
             return Run(argv=("prog.py",), stdin=inp.encode(), always=always,
@@ -158,47 +176,51 @@ class CodeGrader:
 
         runs = [make(inp, out) for inp, out in graded]
         runs += [make(inp, None) for inp in behaviour if inp not in {i for i, _ in graded}]
-        files = {"solution.py": program, "runner.py": FUNCTIONAL_RUNNER} if functional else {"prog.py": program}
+        files = ({"solution.py": program, "runner.py": FUNCTIONAL_RUNNER} if functional
+                 else {"prog.py": program})
         backstop = min(300.0, (self.timeout_s + 1) * len(runs) + 5)
         return Job(files=files, runs=tuple(runs), compile=(("solution.py", code),), backstop_s=backstop)
 
-    def _humaneval_job(self, code: str, tests: Mapping[str, Any]) -> Job:
-        entry = tests["entry_point"]
-        spec = repr({"entry_point": entry, "behaviour": list(tests.get("behaviour_calls") or ()),
+    def _humaneval_job(self, code: str, tests: HumanEvalTests) -> Job:
+        entry = tests.entry_point
+        spec = repr({"entry_point": entry, "behaviour": list(tests.behaviour_calls),
                      "call_timeout": 1.0}) + "\n"
-        program = code + "\n" + tests["test"] + f"\ncheck({entry})\n"
+        program = code + "\n" + tests.test + f"\ncheck({entry})\n"
         run = Run(argv=("runner.py",), stdin=spec.encode(), channel=True, expect=("marker",), always=True)
-        return Job(files={"solution.py": code, "test.py": tests["test"], "runner.py": HUMANEVAL_RUNNER},
+        return Job(files={"solution.py": code, "test.py": tests.test, "runner.py": HUMANEVAL_RUNNER},
                    runs=(run,), compile=(("program.py", program),), backstop_s=self.timeout_s + 5)
 
 
 # -- outcomes ---------------------------------------------------------------------------------
-_STATUS_VERDICT = {"timeout": "TLE", "memory": "MLE", "output_limit": "RE", "failed": "RE"}
+_STATUS_VERDICT: dict[str, Verdict] = {"timeout": "TLE", "memory": "MLE", "output_limit": "RE",
+                                       "failed": "RE"}
 
 
-def _outcome(ref: Mapping[str, Any], result: JobResult) -> dict:
+def _outcome(ref: CodeTests, result: JobResult) -> CodeVerdict:
     if result.error is not None:
-        return {"verdict": "error", "detail": result.error, "signature": None}
+        return CodeVerdict("error", result.error)
     if result.compile_error is not None:
-        return {"verdict": "CE", "detail": result.compile_error, "signature": None}
-    if ref["kind"] == "humaneval":
+        return CodeVerdict("CE", result.compile_error)
+    if isinstance(ref, HumanEvalTests):
         return _humaneval_outcome(ref, result)
-    verdict, detail = "AC", f"passed {len(ref['tests'])} tests"
-    for i, run in enumerate(result.runs[:len(ref["tests"])]):
+    functional = ref.testtype == "functional"
+    verdict: Verdict = "AC"
+    detail = f"passed {len(ref.tests)} tests"
+    for i, run in enumerate(result.runs[:len(ref.tests)]):
         if run.passed:
             continue
-        verdict = _run_verdict(run, functional=ref["testtype"] == "functional")
+        verdict = _run_verdict(run, functional=functional)
         detail = f"test {i}: {run.detail or run.status}"[:500]
         break
-    behaviour = list(dict.fromkeys(ref.get("behaviour_inputs") or ()))
-    inputs = [t["input"] for t in ref["tests"]]
+    behaviour = list(dict.fromkeys(ref.behaviour_inputs))
+    inputs = [t.input for t in ref.tests]
     inputs += [i for i in behaviour if i not in set(inputs)]
     by_input = dict(zip(inputs, result.runs))
-    signature = [_behaviour_element(by_input.get(i), ref["testtype"] == "functional") for i in behaviour]
-    return {"verdict": verdict, "detail": detail, "signature": signature or None}
+    signature = tuple(_behaviour_element(by_input.get(i), functional) for i in behaviour)
+    return CodeVerdict(verdict, detail, signature or None)
 
 
-def _run_verdict(run, functional: bool) -> str:
+def _run_verdict(run, functional: bool) -> Verdict:
     if run.status in _STATUS_VERDICT:
         return _STATUS_VERDICT[run.status]
     if run.status == "ok":
@@ -223,9 +245,10 @@ def _behaviour_element(run, functional: bool) -> str:
     return "ok:" + (run.stdout_digest or "")
 
 
-def _humaneval_outcome(ref: Mapping[str, Any], result: JobResult) -> dict:
+def _humaneval_outcome(ref: HumanEvalTests, result: JobResult) -> CodeVerdict:
     run = result.runs[0]
     checks = [r for r in run.records if "check" in r]
+    verdict: Verdict
     if checks:
         check = checks[-1]
         if check["check"] == "pass":
@@ -238,17 +261,16 @@ def _humaneval_outcome(ref: Mapping[str, Any], result: JobResult) -> dict:
     else:
         verdict = _STATUS_VERDICT.get(run.status, "RE")
         detail = f"test 0: {run.detail or 'exited before the check ran'}"
-    calls = ref.get("behaviour_calls") or ()
-    signature = None
-    if calls:
+    signature: tuple[str, ...] | None = None
+    if ref.behaviour_calls:
         got = [r for r in run.records if "behaviour" in r]
         values = got[-1]["behaviour"] if got else None
         if values:
-            signature = [("!" + v[1:]) if isinstance(v, str) and v.startswith("!")
-                         else "ok:" + compare.value_digest(v) for v in values]
+            signature = tuple(("!" + v[1:]) if isinstance(v, str) and v.startswith("!")
+                              else "ok:" + compare.value_digest(v) for v in values)
     else:
-        signature = ["code:"]  # no behaviour inputs: identical programs cluster (digest added in _grades)
-    return {"verdict": verdict, "detail": detail[:500], "signature": signature}
+        signature = ("code:",)  # no behaviour inputs: identical programs cluster (digest added in _grades)
+    return CodeVerdict(verdict, detail[:500], signature)
 
 
 def _ast_digest(code: str | None) -> str:
@@ -263,19 +285,21 @@ def _grades(problem_id: str, plans: list[_Plan]) -> list[Grade]:
     clusters: dict[tuple, int] = {}
     out = []
     for plan in plans:
-        outcome = plan.outcome or {"verdict": "error", "detail": "not graded", "signature": None}
-        signature = outcome.get("signature")
-        if signature == ["code:"]:
-            signature = ["code:" + _ast_digest(plan.code)]
+        outcome = plan.outcome or CodeVerdict("error", "not graded")
+        signature = outcome.signature
+        if signature == ("code:",):
+            signature = ("code:" + _ast_digest(plan.code),)
         cluster = None
-        if outcome["verdict"] not in ("CE", "error") and signature and any(s.startswith(("ok:", "code:"))
-                                                                          for s in signature):
-            cluster = clusters.setdefault(tuple(signature), len(clusters))
-        verdict = outcome["verdict"]
+        answer = None
+        if outcome.verdict not in ("CE", "error") and signature and any(s.startswith(("ok:", "code:"))
+                                                                       for s in signature):
+            cluster = clusters.setdefault(signature, len(clusters))
+            answer = _short(signature)
+        verdict = outcome.verdict
         out.append(Grade(problem_id=problem_id, index=plan.index, verdict=verdict,
                          correct=None if verdict == "error" else verdict == "AC",
-                         answer=None if cluster is None else _short(signature), cluster=cluster,
-                         detail=outcome.get("detail", "")))
+                         answer=answer, cluster=cluster,
+                         detail=outcome.detail))
     return out
 
 
@@ -291,35 +315,50 @@ def _job_key(job: Job, version: str) -> str:
 
 
 class _Cache:
-    """Append-only JSONL of outcomes per grader version: <cache_dir>/<grader>-<version>.jsonl."""
+    """Outcomes per grader version: <cache_dir>/<grader>-<version>.outcomes.jsonl (harness.jsonl).
+
+    An append-only file with a header (kind "exec-outcomes"), one {"key", "outcome"} record a
+    line; later lines win. Puts are buffered and appended in small batches, each under the file's
+    lock (so concurrent graders never wait on each other for long); a killed run loses at most
+    the batch in flight, which only means those programs run again.
+    """
+
+    KIND = "exec-outcomes"
+    BATCH = 64
 
     def __init__(self, cache_dir: str | os.PathLike | None, name: str) -> None:
-        self.path = Path(cache_dir) / f"{name}.jsonl" if cache_dir else None
-        self.rows: dict[str, dict] = {}
-        self.handle = None
+        self.name = name
+        self.path = Path(cache_dir) / f"{name}.outcomes.jsonl" if cache_dir else None
+        self.rows: dict[str, CodeVerdict] = {}
+        self.pending: list[dict[str, Any]] = []
         if self.path is not None and self.path.exists():
-            with self.path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    try:
-                        row = json.loads(line)
-                        self.rows[row["key"]] = row["outcome"]
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a line cut by a killed run
+            _, rows = read_records(self.path, self.KIND)
+            for row in rows:
+                where = f"{self.path}:{row['_line']}"
+                if not isinstance(row.get("key"), str):
+                    raise JsonlFormatError(f"{where}: field 'key' must be str")
+                try:
+                    self.rows[row["key"]] = CodeVerdict.from_json(row.get("outcome"), where)
+                except CodeTestsError as exc:
+                    raise JsonlFormatError(str(exc)) from exc
 
-    def get(self, key: str | None) -> dict | None:
+    def get(self, key: str | None) -> CodeVerdict | None:
         return self.rows.get(key) if key else None
 
-    def put(self, key: str | None, outcome: dict) -> None:
+    def put(self, key: str | None, outcome: CodeVerdict) -> None:
         if self.path is None or key is None:
             return
-        if self.handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = self.path.open("a", encoding="utf-8")
-        self.handle.write(json.dumps({"key": key, "outcome": outcome}) + "\n")
-        self.handle.flush()
         self.rows[key] = outcome
+        self.pending.append({"key": key, "outcome": outcome.to_json()})
+        if len(self.pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.path is None or not self.pending:
+            return
+        with Appender(self.path, self.KIND, {"grader": self.name}) as out:
+            out.write_many(self.pending)
+        self.pending = []
 
     def close(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
+        self.flush()

@@ -27,6 +27,7 @@ GRADER_VERSION = "mv1"  # bump when extraction/equivalence rules change
 PARSE_TIMEOUT_S = 5
 VERIFY_TIMEOUT_S = 5
 
+_THINK_START = "<think>"
 _THINK_END = "</think>"
 # A doubled backslash before "boxed" (raw text \\boxed{..}) means the box sits in a JSON string.
 _BOXED_RE = re.compile(r"(?P<json>\\)?\\(?:boxed|fbox)\s*\{")
@@ -57,8 +58,19 @@ class Extraction:
     method: str  # "boxed" | "json" | "answer-phrase" | "none"
 
 
+def unfinished_thinking(text: str) -> bool:
+    """A response that opened ``<think>`` and never closed it: the generator hit its token limit
+    while still reasoning, so it gave no final solution (NeMo-Skills scores it as no answer)."""
+    return _THINK_START in text and _THINK_END not in text
+
+
 def final_segment(text: str) -> str:
-    """The text after the last ``</think>``: reasoning models may box drafts while thinking."""
+    """The text after the last ``</think>``: reasoning models may box drafts while thinking.
+
+    Unfinished thinking has no final segment (""), so a boxed draft inside it is never graded,
+    clustered, shown to a judge or used to build a selection task."""
+    if unfinished_thinking(text):
+        return ""
     cut = text.rfind(_THINK_END)
     return text if cut < 0 else text[cut + len(_THINK_END):]
 
@@ -104,6 +116,19 @@ def _last_boxed(text: str) -> str | None:
         if content is not None and _strip_delimiters(content):
             found = content
     return found
+
+
+def last_boxed_exact(text: str) -> str | None:
+    """The content of the very last ``\\boxed`` exactly as written, or None when that last one is
+    not followed by a balanced ``{...}``: the answer string NeMo-Skills' majority vote counts
+    (no normalisation, no fallback to an earlier box or to an answer phrase)."""
+    start = text.rfind("\\boxed")
+    if start < 0:
+        return None
+    brace = start + len("\\boxed")
+    if not text.startswith("{", brace):
+        return None
+    return _balanced(text, brace + 1)
 
 
 def _decode_json_string(s: str) -> str:

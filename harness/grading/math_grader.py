@@ -12,8 +12,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from harness.grading.math_answers import (GRADER_NAME, GRADER_VERSION, cluster_answers,
-                                          extract_answer, grade_answer)
+from harness.grading.math_answers import (
+    GRADER_NAME,
+    GRADER_VERSION,
+    AnswerGrade,
+    cluster_answers,
+    extract_answer,
+    grade_answer,
+)
 from harness.progress import progress_bar
 from harness.types import Candidate, Grade, Problem, Reference
 
@@ -27,7 +33,7 @@ def grade_problem(problem_id: str, gold: str, texts: Sequence[str], integer: boo
     answers = [e.answer for e in extractions]
     clusters = cluster_answers(answers, integer=integer)
     parsed_cache: dict = {}
-    by_answer: dict[str | None, object] = {}
+    by_answer: dict[str | None, AnswerGrade] = {}
     grades = []
     indices = list(indices) if indices is not None else list(range(len(texts)))
     for index, extraction, cluster in zip(indices, extractions, clusters):

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from harness.jsonl import JsonlFormatError
+from harness.errors import DataError
+from harness.jsonl import JsonlFormatError, iter_plain
 from harness.types import Candidate, GenSpec, Problem
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(DataError, ValueError):
     """An input file whose format is unknown or cannot be used (not a malformed line)."""
 
 
@@ -56,25 +55,10 @@ def identity_sort_key(ident: tuple) -> tuple:
     return tuple((value is None, 0 if value is None else value) for value in ident)
 
 
-def open_text(path: Path):
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
-
-
 def iter_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line, one line at a time."""
-    with open_text(path) as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise JsonlFormatError(f"{path}:{line_no}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
-            if not isinstance(obj, dict):
-                raise JsonlFormatError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
-            yield line_no, obj
+    """(line number, object) for each non-blank line, streamed (harness.jsonl.iter_plain: no header,
+    `.gz` allowed, a bad line is an error naming file and line)."""
+    return iter_plain(path)
 
 
 _MISSING = object()

@@ -14,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.importers.common import (Parsed, PoolPlan, ProblemMatcher, ReadResult, get_field,
-                                      iter_objects)
+from harness.importers.common import Parsed, PoolPlan, ProblemMatcher, ReadResult, get_field, iter_objects
 from harness.jsonl import JsonlFormatError
 from harness.types import Candidate, GenSpec
 
@@ -34,6 +33,7 @@ def read(files: list[Path], matcher: ProblemMatcher, *, model: str | None = None
             where = f"{path}:{line_no}"
             pid = get_field(obj, "problem_id", (str,), where, required=True)
             row_model = get_field(obj, "model", (str,), where, required=model is None) or model
+            assert row_model is not None  # the field is required when no model is given
             sample_index = get_field(obj, "sample_index", (int,), where, required=True)
             if sample_index < 0:
                 raise _bad(where, "sample_index", "must be >= 0")

@@ -18,8 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.importers.common import (Parsed, PoolPlan, ProblemMatcher, ReadResult, get_field,
-                                      iter_objects)
+from harness.importers.common import Parsed, PoolPlan, ProblemMatcher, ReadResult, get_field, iter_objects
 from harness.jsonl import JsonlFormatError
 from harness.types import Candidate, GenSpec
 

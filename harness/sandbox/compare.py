@@ -68,9 +68,11 @@ def values_match(got: Any, expected: Any, rel_tol: float = REL_TOL, abs_tol: flo
             return got == expected or math.isclose(got, expected, rel_tol=rel_tol, abs_tol=abs_tol)
         return False
     if isinstance(got, list) and isinstance(expected, list):
-        return len(got) == len(expected) and all(values_match(g, e, rel_tol, abs_tol) for g, e in zip(got, expected))
+        return len(got) == len(expected) and all(values_match(g, e, rel_tol, abs_tol)
+                                                 for g, e in zip(got, expected))
     if isinstance(got, dict) and isinstance(expected, dict):
-        return got.keys() == expected.keys() and all(values_match(got[k], expected[k], rel_tol, abs_tol) for k in got)
+        return got.keys() == expected.keys() and all(values_match(got[k], expected[k], rel_tol, abs_tol)
+                                                     for k in got)
     return got == expected
 
 

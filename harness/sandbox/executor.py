@@ -27,9 +27,10 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, cast
 
-from harness.sandbox import cgroups, isolation as iso
+from harness.sandbox import cgroups
+from harness.sandbox import isolation as iso
 from harness.sandbox.spec import Job, JobResult, Limits, Run, RunResult, SandboxError
 
 __all__ = ["Executor", "Job", "JobResult", "Limits", "Run", "RunResult", "SandboxError"]
@@ -82,7 +83,9 @@ class Executor:
 
     @property
     def uids(self) -> list[int]:
-        return [self.uid_base + i for i in range(self.workers_n)] if iso.is_root() and self.mode != "minimal" else []
+        if iso.is_root() and self.mode != "minimal":
+            return [self.uid_base + i for i in range(self.workers_n)]
+        return []
 
     def start(self) -> None:
         if self._started:
@@ -99,7 +102,8 @@ class Executor:
             warnings += cg_warn
         elif self.mode != "minimal":
             warnings.append("not root: no per-slot user, no cgroups, no read-only root")
-        paths, site = [], []
+        paths: list[str] = []
+        site: list[str] = []
         try:
             if self._start_error is None:
                 paths, site = iso.interpreter_paths(self.python)
@@ -127,15 +131,18 @@ class Executor:
         slot = self._slots[worker.slot] if worker.slot < len(self._slots) else None
         self._sweep(worker.slot)
         cfg = {**self._config, "slot": worker.slot,
-               "uid": (self.uid_base + worker.slot) if self._config["root"] and self.mode != "minimal" else None,
+               "uid": ((self.uid_base + worker.slot) if self._config["root"] and self.mode != "minimal"
+                       else None),
                "cgroup": slot.dirs if slot else None,
-               "cgroup_mounts": sorted({cgroups.mount_point_of(d) for d, _ in slot.dirs.values()}) if slot else []}
+               "cgroup_mounts": (sorted({cgroups.mount_point_of(d) for d, _ in slot.dirs.values()})
+                                 if slot else [])}
         parent_sock, child_sock = socket.socketpair()
         env = dict(os.environ)
         root_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = root_dir + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
-            worker.proc = subprocess.Popen([sys.executable, "-m", "harness.sandbox.worker", str(child_sock.fileno())],
+            worker.proc = subprocess.Popen([sys.executable, "-m", "harness.sandbox.worker",
+                                            str(child_sock.fileno())],
                                            pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL, env=env)
         except OSError as exc:
             worker.report = {"error": f"cannot start worker: {exc}"}
@@ -281,15 +288,17 @@ class Executor:
                             self._spawn(worker)
                 continue
             timeout = max(0.0, min(w.deadline for w in busy.values()) - time.monotonic())
-            for conn in wait([w.conn for w in busy.values()], timeout=timeout):
-                worker = busy[conn.fileno()]
+            for ready in wait([w.conn for w in busy.values() if w.conn is not None], timeout=timeout):
+                worker = busy[cast(Connection, ready).fileno()]
+                assert worker.conn is not None  # busy holds connected workers only
                 try:
                     got_index, result = worker.conn.recv()
                     if got_index != worker.queue[0]:
                         raise EOFError("out of order")
                 except (EOFError, OSError) as exc:
                     code = worker.proc.poll() if worker.proc else None
-                    yield from self._fail(worker, pending, f"sandbox worker crashed (exit {code}; {type(exc).__name__})")
+                    yield from self._fail(worker, pending,
+                                          f"sandbox worker crashed (exit {code}; {type(exc).__name__})")
                     respawns += 1
                     self._spawn(worker)
                     continue
@@ -300,7 +309,8 @@ class Executor:
             now = time.monotonic()
             for worker in busy.values():
                 if worker.queue and worker.deadline <= now:
-                    yield from self._fail(worker, pending, "sandbox worker hung past the job's backstop; killed")
+                    yield from self._fail(worker, pending,
+                                          "sandbox worker hung past the job's backstop; killed")
                     respawns += 1
                     self._spawn(worker)
 

@@ -163,6 +163,7 @@ def make_preexec(plan: ChildPlan, workdir: str, files: dict[str, bytes], rlims: 
                 resource.setrlimit(which, (value, value))
             if plan.uid is not None:
                 step = "drop privileges"
+                assert plan.gid is not None  # ChildPlan sets uid and gid together
                 os.setgroups([])
                 os.setresgid(plan.gid, plan.gid, plan.gid)
                 os.setresuid(plan.uid, plan.uid, plan.uid)
@@ -278,7 +279,8 @@ def setup_worker(interpreter_paths: list[str], readonly: bool, keep_writable: li
     # tmpfs: hold it open, mount, then bind it back in (read-only like everything else).
     under_tmp = [p for p in needed if p == "/tmp" or p.startswith("/tmp/")]
     kept = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in under_tmp}
-    linux.mount("tmpfs", "/tmp", "tmpfs", flags, f"size={4 << 30},mode={'0711' if report.readonly_root else '0700'}")
+    linux.mount("tmpfs", "/tmp", "tmpfs", flags,
+                f"size={4 << 30},mode={'0711' if report.readonly_root else '0700'}")
     try:
         for path, fd in kept.items():
             _make_traversable_dirs(path)
@@ -358,7 +360,8 @@ def interpreter_paths(python: str) -> tuple[list[str], list[str]]:
 
     code = ("import json, sys, sysconfig; p = sysconfig.get_paths(); "
             "print(json.dumps([[sys.prefix, sys.base_prefix, sys.exec_prefix, p.get('stdlib'), "
-            "p.get('platstdlib'), p.get('purelib'), p.get('platlib')], [p.get('purelib'), p.get('platlib')]]))")
+            "p.get('platstdlib'), p.get('purelib'), p.get('platlib')], "
+            "[p.get('purelib'), p.get('platlib')]]))")
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60,
                          env=dict(SAFE_ENV), check=True)
     tree, site = json.loads(out.stdout)

@@ -82,7 +82,8 @@ def mount_setattr(path: str, attr_set: int, attr_clr: int = 0, recursive: bool =
     fn = libc().syscall
     fn.restype = ctypes.c_long
     ret = fn(ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(AT_FDCWD), _b(path),
-             ctypes.c_uint(AT_RECURSIVE if recursive else 0), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+             ctypes.c_uint(AT_RECURSIVE if recursive else 0), ctypes.byref(attr),
+             ctypes.c_size_t(ctypes.sizeof(attr)))
     _check(int(ret), f"mount_setattr {path}")
 
 

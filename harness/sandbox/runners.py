@@ -36,7 +36,7 @@ from json import *
 from builtins import *
 from typing import *
 sys.setrecursionlimit(50000)
-"""
+"""  # noqa: E501 - the import line is LiveCodeBench's, verbatim (it is part of every graded program)
 
 _FUTURE = re.compile(r"^from __future__ import [^\n]*\n?", re.MULTILINE)
 
@@ -69,14 +69,16 @@ def _plain(value, depth=0):
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else ["__float__", repr(value)]
+        if value == value and value not in (float("inf"), float("-inf")):
+            return value
+        return ["__float__", repr(value)]
     if depth > 50:
         return ["__deep__"]
     if isinstance(value, (list, tuple)):
         return [_plain(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {_plain(k, depth + 1) if isinstance(k, (str, int, bool)) or k is None else repr(k): _plain(v, depth + 1)
-                for k, v in value.items()}
+        return {(_plain(k, depth + 1) if isinstance(k, (str, int, bool)) or k is None else repr(k)):
+                _plain(v, depth + 1) for k, v in value.items()}
     return ["__repr__", type(value).__name__, repr(value)[:200]]
 
 
@@ -159,7 +161,8 @@ def _canon(value, depth=0):
     if isinstance(value, (set, frozenset)):
         return ["set"] + sorted((_canon(v, depth + 1) for v in value), key=repr)
     if isinstance(value, dict):
-        return ["dict"] + sorted(([_canon(k, depth + 1), _canon(v, depth + 1)] for k, v in value.items()), key=repr)
+        return ["dict"] + sorted(([_canon(k, depth + 1), _canon(v, depth + 1)] for k, v in value.items()),
+                                 key=repr)
     return "<" + type(value).__name__ + ">"
 
 

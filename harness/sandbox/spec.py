@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Literal, Mapping
+
+from harness.errors import MissingPrerequisiteError
 
 
-class SandboxError(RuntimeError):
+class SandboxError(MissingPrerequisiteError, RuntimeError):
     """The sandbox could not be started (or was asked for isolation the host cannot give)."""
 
 
@@ -49,17 +51,32 @@ class Job:
     backstop_s: float | None = None
 
 
+RunStatus = Literal["ok", "failed", "timeout", "memory", "output_limit", "skipped", "error"]
+
+
 @dataclass(frozen=True)
 class RunResult:
-    status: str  # ok | failed | timeout | memory | output_limit | skipped | error
+    """How one Run ended (the code grader maps it to a verdict, harness.grading.code_types)."""
+
+    status: RunStatus
+    """ok (exit 0), failed (non-zero exit or signal), timeout (wall or CPU limit), memory (out of
+    memory), output_limit (too much output), skipped (an earlier check failed), error (sandbox)."""
     returncode: int | None = None
+    """The process's exit status (negative: killed by that signal); None when it never ran."""
     passed: bool | None = None
+    """Whether the run met its `expect`; None for runs without one (behaviour inputs)."""
     wall_s: float = 0.0
-    stdout_digest: str | None = None  # normalised stdout (compare.stdout_digest)
+    """Wall-clock seconds the run took."""
+    stdout_digest: str | None = None
+    """A digest of the normalised stdout (compare.stdout_digest), for behaviour clusters."""
     stdout_head: str = ""
+    """The start of stdout, for messages."""
     stderr_tail: str = ""
-    records: tuple = ()  # the runner's channel records (dicts of plain literals)
+    """The end of stderr, for messages."""
+    records: tuple = ()
+    """The runner's channel records (dicts of plain literals written by sandboxed code)."""
     detail: str = ""
+    """A short human reason for the status."""
 
 
 @dataclass(frozen=True)

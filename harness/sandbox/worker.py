@@ -20,10 +20,12 @@ import sys
 import tempfile
 import time
 from multiprocessing.connection import Connection
+from typing import Any
 
-from harness.sandbox import compare, isolation as iso, linux
+from harness.sandbox import compare, linux
+from harness.sandbox import isolation as iso
 from harness.sandbox.cgroups import Slot
-from harness.sandbox.spec import Job, JobResult, Limits, Run, RunResult
+from harness.sandbox.spec import Job, JobResult, Limits, Run, RunResult, RunStatus
 
 _HEAD = 2048
 _CHANNEL_MAX = 8 << 20
@@ -35,7 +37,7 @@ class Worker:
         self.python = cfg["python"]
         self.slot = Slot({k: tuple(v) for k, v in cfg["cgroup"].items()}) if cfg.get("cgroup") else None
         self.uid = cfg.get("uid")
-        self.report = {"netns": False, "mountns": False, "readonly_root": False, "hidden": [],
+        self.report: dict[str, Any] = {"netns": False, "mountns": False, "readonly_root": False, "hidden": [],
                        "warnings": []}
         setup = None
         if cfg["root"] and cfg["mode"] != "minimal":
@@ -53,7 +55,8 @@ class Worker:
             uid=self.uid, gid=self.uid, private_tmp=per_run_ns, tmp_bytes=self.limits.tmp_mb << 20,
             cover=iso.covered_dirs(bool(setup and setup.readonly_root)) if per_run_ns else (),
             userns_net=bool(cfg.get("userns")))
-        self.report["private_workdir"] = "box" if self.box else "mount-namespace" if per_run_ns else "host-tempdir"
+        self.report["private_workdir"] = ("box" if self.box else "mount-namespace" if per_run_ns
+                                          else "host-tempdir")
         # Fast spawn path: root with a read-only root and a box (the usual case on Linux).
         self.fast = bool(self.box) and self.uid is not None
         self.report["spawn"] = "launcher" if self.fast else "preexec"
@@ -106,20 +109,23 @@ class Worker:
                 fds[name] = os.open(paths[name], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
             workdir, cleanup = self._workdir(files)
             env = {**self.env, "HOME": workdir, "TMPDIR": workdir}
-            rlims = iso.rlimits(timeout, lim.memory_mb << 20, lim.max_procs, lim.max_output_bytes, lim.max_open_files)
-            common = dict(stdin=fds["stdin"], stdout=fds["stdout"], stderr=fds["stderr"], pass_fds=(fds["channel"],),
-                          env=env, close_fds=True)
+            rlims = iso.rlimits(timeout, lim.memory_mb << 20, lim.max_procs, lim.max_output_bytes,
+                                lim.max_open_files)
+            common: dict[str, Any] = dict(stdin=fds["stdin"], stdout=fds["stdout"], stderr=fds["stderr"],
+                                          pass_fds=(fds["channel"],), env=env, close_fds=True)
+            spawn: dict[str, Any]
             if self.fast:
                 # No Python pre-exec step (it would cost a fork of this process plus ~1 ms of
                 # copy-on-write faults per run): session, uid/gid and cwd are set by the C code
                 # of subprocess; the rlimits by iso.LAUNCHER before any program code runs.
-                argv = [self.python, "-S", "-c", iso.LAUNCHER, iso.launcher_limits(rlims, self.slot is not None),
-                        *run.argv]
+                argv = [self.python, "-S", "-c", iso.LAUNCHER,
+                        iso.launcher_limits(rlims, self.slot is not None), *run.argv]
                 spawn = dict(common, cwd=workdir, user=self.uid, group=self.uid, extra_groups=[],
                              start_new_session=True)
             else:
                 argv = [self.python, "-S", *run.argv]
-                spawn = dict(common, preexec_fn=iso.make_preexec(self.plan, workdir, {} if cleanup else files, rlims))
+                spawn = dict(common, preexec_fn=iso.make_preexec(self.plan, workdir, {} if cleanup else files,
+                                                                 rlims))
             oom_before = self.slot.oom_kills() if self.slot else 0
             start = time.monotonic()
             try:
@@ -130,7 +136,7 @@ class Worker:
             timed_out = self._wait(proc, timeout)
             wall = time.monotonic() - start
             returncode = proc.returncode
-            oom = bool(self.slot) and self.slot.oom_kills() > oom_before
+            oom = self.slot is not None and self.slot.oom_kills() > oom_before
             return self._result(run, fds, nonce, returncode, timed_out, oom, wall)
         finally:
             for fd in fds.values():
@@ -189,7 +195,8 @@ class Worker:
                     pass
             except ChildProcessError:
                 pass
-            if self.slot is None or self.slot.pids_in_use() <= self.pids_baseline or time.monotonic() > deadline:
+            if (self.slot is None or self.slot.pids_in_use() <= self.pids_baseline
+                    or time.monotonic() > deadline):
                 return
             time.sleep(0.001)
 
@@ -216,6 +223,7 @@ class Worker:
                              detail=stderr_tail.strip().splitlines()[-1])
         memory_error = any(r.get("error") == "MemoryError" for r in records) or (
             returncode != 0 and "MemoryError" in stderr_tail)
+        status: RunStatus
         if oom or (memory_error and not timed_out):
             status, detail = "memory", "out of memory" + (" (cgroup OOM kill)" if oom else "")
         elif timed_out or returncode == -signal.SIGXCPU:
@@ -234,7 +242,8 @@ class Worker:
             detail = reason
         return RunResult(status=status, returncode=returncode, passed=passed, wall_s=wall,
                          stdout_digest=compare.stdout_digest(stdout) if status == "ok" else None,
-                         stdout_head=stdout[:_HEAD], stderr_tail=stderr_tail, records=tuple(records), detail=detail)
+                         stdout_head=stdout[:_HEAD], stderr_tail=stderr_tail, records=tuple(records),
+                         detail=detail)
 
     # -- one job ---------------------------------------------------------------------------------
     def run_job(self, job: Job) -> JobResult:

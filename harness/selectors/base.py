@@ -1,20 +1,32 @@
-"""The vectorised selector protocol used by every selector that needs no LLM.
+"""The one selector protocol, for selectors that ask a judge and for those that do not.
 
-A selector sees a `ProblemPool` (answers' clusters and per-candidate scores, never grades) and a
-batch of subsets [D, N] of candidate indices, and returns a choice distribution [D, N]: each row
-sums to 1 over the positions it would pick (ties spread evenly) or to 0 if it abstains. The
-estimators turn that into exact expected accuracy. Only a selector with `needs_grades` (the
-oracle) receives correctness, and everything downstream marks it as an upper bound.
+A selector sees a `ProblemPool` (the candidates' texts, answer clusters and scores, never grades)
+and a batch of subsets [D, N] of candidate indices, and returns a choice distribution [D, N]:
+each row sums to 1 over the positions it would pick (ties spread evenly) or to 0 if it abstains.
+The estimator (`harness.evaluate.estimate`) turns that into exact expected accuracy.
+
+A selector that needs a model (`asks = True`: genselect, usc, rl-genselect) returns, instead of
+the array, a generator that first *yields* the judge requests it needs for the batch, receives
+their results (`send`), may ask again (tournament rounds), and finally *returns* a `Chosen`.
+The runner drives every such generator of a round together, so all judge requests across
+problems, N and draws go to the backend in one batch. Selectors that ask nothing skip that step.
+
+Only a selector with `needs_grades` (the oracle) receives correctness, and everything downstream
+marks it as an upper bound.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping, Protocol
+from typing import TYPE_CHECKING, ClassVar, Generator, Mapping, Protocol, Sequence, Union
 
 import numpy as np
 
 from harness.types import Problem
+
+if TYPE_CHECKING:
+    from harness.backends.base import GenRequest, GenResult
+    from harness.records import SelectionRow, SelectorInfo
 
 
 @dataclass(frozen=True)
@@ -22,10 +34,50 @@ class ProblemPool:
     problem: Problem
     clusters: np.ndarray  # int64 [M]; -1 where no answer was extracted
     scores: Mapping[str, np.ndarray] = field(default_factory=dict)  # float [M]; nan = missing
+    texts: Sequence[str] = ()  # the candidates' full texts (what a judge reads a view of)
+    kind: str = "math"  # the task's kind: "math" or "code" (what a judge is shown)
 
     @property
     def size(self) -> int:
         return int(self.clusters.shape[0])
+
+
+@dataclass(frozen=True)
+class SelectContext:
+    """What an asking selector needs besides the subsets to make its requests reproducible."""
+
+    seed: int  # the run's seed
+    n: int  # subset size of this batch
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """An asking selector's final answer for one batch of subsets."""
+
+    weights: np.ndarray  # [D, N] choice distribution over positions
+    selections: tuple["SelectionRow", ...] = ()  # one record per subset, with the judge calls
+
+
+Asking = Generator[Sequence["GenRequest"], Sequence["GenResult"], Chosen]
+
+
+@dataclass(frozen=True)
+class SelectorSetup:
+    """Run-level options a selector may take when the runner builds it (`from_setup`).
+
+    Built from the run's config (harness.run.selector_setup), whose fields hold the defaults;
+    selectors that need none of these (first, majority, oracle, ...) ignore it.
+    """
+
+    judge_model: str | None  # None: the default judge below (rl-genselect: the newest checkpoint)
+    default_judge: str | None  # the pool's generator, when it is a model (not an import)
+    judge_backend: str
+    judge_temperature: float
+    judge_max_tokens: int | None
+    window: int
+    tournament_repeats: int
+    results_dir: str  # where trained checkpoints are registered
+    protocol: str  # selection rules: "harness" or "nemo-skills" (harness/selectors/protocols.py)
 
 
 class Selector(Protocol):
@@ -33,28 +85,38 @@ class Selector(Protocol):
     order_invariant: ClassVar[bool]  # same choice for any order of the same subset
     needs_grades: ClassVar[bool]
     upper_bound: ClassVar[bool]
+    asks: ClassVar[bool]  # choose() returns an `Asking` generator (needs a `context`)
 
-    def choose(self, pool: ProblemPool, subsets: np.ndarray, *,
-               correct: np.ndarray | None = None) -> np.ndarray: ...
+    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct: np.ndarray | None = None,
+               context: SelectContext | None = None) -> Union[np.ndarray, Asking]: ...
 
     def closed_form(self, correct: np.ndarray, n: int) -> float | None:
         """Exact expected accuracy over random size-n subsets of this pool, if known; else None."""
         ...
 
+    def info(self) -> "SelectorInfo": ...
+
 
 class VectorSelector:
-    """Defaults shared by the built-in selectors."""
+    """Defaults shared by the built-in selectors that ask no model."""
 
     name: ClassVar[str] = "base"
     order_invariant: ClassVar[bool] = True
     needs_grades: ClassVar[bool] = False
     upper_bound: ClassVar[bool] = False
+    asks: ClassVar[bool] = False
+
+    @classmethod
+    def from_setup(cls, setup: SelectorSetup) -> "VectorSelector":
+        return cls()
 
     def closed_form(self, correct: np.ndarray, n: int) -> float | None:
         return None
 
-    def describe(self) -> dict:
-        return {"name": self.name, "upper_bound": self.upper_bound}
+    def info(self) -> "SelectorInfo":
+        from harness.records import SelectorInfo
+
+        return SelectorInfo(name=self.name, upper_bound=self.upper_bound, order_invariant=self.order_invariant)
 
 
 def spread_over(mask: np.ndarray) -> np.ndarray:

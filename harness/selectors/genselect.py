@@ -1,8 +1,9 @@
 """GenSelect-style LLM selectors: genselect, rl-genselect and usc (DESIGN.md section 6).
 
-These selectors describe *what* to ask (prompt file, judge model, sampling, window size); the
-batched asking, caching, tournament and scoring live in harness/llm_eval.py so that every
-judge request of a run goes to the backend in one batch.
+They implement the same selector protocol as majority or the oracle: `choose` returns a
+generator that yields the judge requests of each knockout round (harness/selectors/tournament.py)
+and returns the choice distribution; the runner batches every request of a round across problems,
+N and draws, and answers them from the judge cache or one backend call.
 """
 
 from __future__ import annotations
@@ -11,8 +12,16 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, ClassVar
 
-from harness.grading.math_answers import final_segment
-from harness.models import preset
+import numpy as np
+
+from harness.errors import ConfigError
+from harness.models import resolve_spec
+from harness.records import SelectorInfo
+from harness.selectors.base import Asking, ProblemPool, SelectContext, SelectorSetup
+from harness.selectors.protocols import HARNESS, SelectionProtocol, protocol
+from harness.types import GenSpec
+
+JUDGE_MAX_TOKENS_CAP = 32768  # a judge preset's own limit is capped here unless set explicitly
 
 
 def load_prompt(version: str) -> str:
@@ -20,17 +29,11 @@ def load_prompt(version: str) -> str:
 
 
 def candidate_view(text: str, kind: str, max_chars: int) -> str:
-    """What the judge reads of a candidate: math = the final solution (after the last </think>),
-    code = the extracted program; capped by cutting from the front, where the answer is not."""
-    if kind == "code":
-        from harness.grading.code_extract import extract_code
-
-        shown = extract_code(text) or final_segment(text)
-    else:
-        shown = final_segment(text).strip()
-    if len(shown) > max_chars:
-        shown = "[...]" + shown[-max_chars:]
-    return shown
+    """What the judge reads of a candidate in the default protocol: math = the final solution
+    (after the last </think>), code = the extracted program; cut from the front to max_chars."""
+    view = HARNESS.view(text, kind, max_chars)
+    assert view is not None  # the default protocol cuts, it never leaves a candidate out
+    return view
 
 
 @dataclass
@@ -38,43 +41,69 @@ class GenSelect:
     """An LLM reads the N candidates and names the best one ("Judgment: k")."""
 
     name: ClassVar[str] = "genselect"
-    llm: ClassVar[bool] = True
+    asks: ClassVar[bool] = True
     order_invariant: ClassVar[bool] = False
     needs_grades: ClassVar[bool] = False
     upper_bound: ClassVar[bool] = False
 
-    judge_model: str | None = None  # None: the pool's generator
+    judge_model: str | None = None
     judge_backend: str = "hf"
     backend_options: dict[str, Any] = field(default_factory=dict)
     prompt_version: str = "genselect_v1"
     window: int = 8
+    repeats: int = 1  # knockouts per selection when N > window, under random permutations
     max_chars: int = 3000
     temperature: float = 0.6  # the paper's selection temperature
     top_p: float = 0.95
-    max_tokens: int | None = None  # None: the judge preset's default
+    max_tokens: int | None = None  # None: the judge preset's default (capped)
     checkpoint: str | None = None  # set by rl-genselect; shown in the leaderboard
+    protocol_name: str = "harness"  # selection rules: "harness" or "nemo-skills" (harness/selectors/protocols.py)
+
+    @property
+    def rules(self) -> SelectionProtocol:
+        return protocol(self.protocol_name)
+
+    @classmethod
+    def from_setup(cls, setup: SelectorSetup) -> "GenSelect":
+        judge = setup.judge_model or setup.default_judge
+        if judge is None:
+            raise ConfigError(f"{cls.name} needs a judge model: the pool was imported, so pass --judge-model")
+        return cls(judge_model=judge, **_judge_options(setup))
+
+    @property
+    def judge(self) -> GenSpec:
+        """The judge as a GenSpec: the same type, built by the same function, as a generator's."""
+        if self.judge_model is None:
+            raise ConfigError(f"{self.name} has no judge model; pass --judge-model")
+        return resolve_spec(self.judge_model, self.judge_backend, self.prompt_version,
+                            temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens,
+                            max_tokens_cap=JUDGE_MAX_TOKENS_CAP)
 
     def closed_form(self, correct, n):  # LLM selectors are always estimated from calls
         return None
-
-    def sampling(self) -> dict[str, Any]:
-        judge = preset(self.judge_model or "")
-        return {"temperature": self.temperature, "top_p": self.top_p,
-                "max_tokens": self.max_tokens or min(judge.max_tokens, 32768)}
-
-    def judge_spec(self) -> dict[str, Any]:
-        judge = preset(self.judge_model or "")
-        return {"backend": self.judge_backend, "model": self.judge_model, "revision": judge.revision,
-                "prompt_version": self.prompt_version, "max_chars": self.max_chars, **self.sampling()}
 
     def build_prompt(self, statement: str, shown: list[str]) -> str:
         blocks = "\n\n".join(f"Solution {i}:\n{text}" for i, text in enumerate(shown))
         return load_prompt(self.prompt_version).format(k=len(shown), problem=statement, solutions=blocks,
                                                        last=len(shown) - 1)
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "upper_bound": False, "checkpoint": self.checkpoint,
-                "judge": self.judge_spec(), "window": self.window}
+    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None,
+               context: SelectContext | None = None) -> Asking:
+        from harness.selectors.tournament import knockout
+
+        if context is None:
+            raise ValueError(f"{self.name} asks a judge: choose() needs a SelectContext")
+        return knockout(self, pool, subsets, context)
+
+    def info(self) -> SelectorInfo:
+        return SelectorInfo(name=self.name, order_invariant=False, checkpoint=self.checkpoint, judge=self.judge,
+                            window=self.window, repeats=self.repeats)
+
+
+def _judge_options(setup: SelectorSetup) -> dict[str, Any]:
+    return {"judge_backend": setup.judge_backend, "temperature": setup.judge_temperature,
+            "max_tokens": setup.judge_max_tokens, "window": setup.window, "repeats": setup.tournament_repeats,
+            "protocol_name": setup.protocol}
 
 
 @dataclass
@@ -90,13 +119,17 @@ class RLGenSelect(GenSelect):
     """GenSelect whose judge is a DAPO-trained checkpoint (newest registered, or --judge-model)."""
 
     name: ClassVar[str] = "rl-genselect"
-    results_dir: str = "results"
 
-    def __post_init__(self) -> None:
+    @classmethod
+    def from_setup(cls, setup: SelectorSetup) -> "RLGenSelect":
+        # The default judge here is the newest trained checkpoint, never the generator.
+        return cls.from_checkpoint(setup.results_dir, setup.judge_model, **_judge_options(setup))
+
+    @classmethod
+    def from_checkpoint(cls, results_dir: str, name_or_path: str | None = None, **options: Any) -> "RLGenSelect":
         from harness.checkpoints import resolve_checkpoint
 
-        entry = resolve_checkpoint(self.results_dir, self.judge_model)
-        self.judge_model = entry["path"]
-        self.checkpoint = entry["name"]
-        if self.max_tokens is None:
-            self.max_tokens = entry.get("max_tokens")
+        entry = resolve_checkpoint(results_dir, name_or_path)
+        if options.get("max_tokens") is None:
+            options["max_tokens"] = entry.get("max_tokens")
+        return cls(judge_model=entry["path"], checkpoint=entry["name"], **options)

@@ -24,3 +24,18 @@ def parse_judgment(text: str | None, n_candidates: int) -> int | None:
         return None
     index = int(matches[-1])
     return index if 0 <= index < n_candidates else None
+
+
+_STRICT = re.compile(r"Judg(?:e)?ment: (\d+)")
+
+
+def parse_judgment_strict(text: str | None, n_candidates: int) -> int | None:
+    """NeMo-Skills' GenSelect parse: the last `Judgment: k` (or `Judgement: k`) exactly as written,
+    anywhere in the output (no bold markers, no lower case, no other spacing); k in range."""
+    if not text:
+        return None
+    matches = _STRICT.findall(text)
+    if not matches:
+        return None
+    index = int(matches[-1])
+    return index if index < n_candidates else None

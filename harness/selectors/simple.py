@@ -14,7 +14,8 @@ class First(VectorSelector):
     name = "first"
     order_invariant = False
 
-    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None) -> np.ndarray:
+    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None,
+               context=None) -> np.ndarray:
         weights = np.zeros(subsets.shape)
         weights[:, 0] = 1.0
         return weights
@@ -29,7 +30,8 @@ class Random(VectorSelector):
 
     name = "random"
 
-    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None) -> np.ndarray:
+    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None,
+               context=None) -> np.ndarray:
         return np.full(subsets.shape, 1.0 / subsets.shape[1])
 
     def closed_form(self, correct: np.ndarray, n: int) -> float:
@@ -43,7 +45,8 @@ class Oracle(VectorSelector):
     needs_grades = True
     upper_bound = True
 
-    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None) -> np.ndarray:
+    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None,
+               context=None) -> np.ndarray:
         if correct is None:
             raise ValueError("the oracle needs grades")
         good = correct[subsets] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.errors import ConfigError
 from harness.selectors.base import ProblemPool, VectorSelector, cluster_vote_weights, spread_over
 
 
@@ -12,7 +13,8 @@ class Majority(VectorSelector):
 
     name = "majority"
 
-    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None) -> np.ndarray:
+    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None,
+               context=None) -> np.ndarray:
         return cluster_vote_weights(pool.clusters[subsets])
 
 
@@ -21,8 +23,9 @@ class _NeedsScore(VectorSelector):
 
     def _scores(self, pool: ProblemPool) -> np.ndarray:
         if self.score_name not in pool.scores:
-            raise ValueError(f"selector {self.name!r} needs a {self.score_name!r} score on every candidate, "
-                             f"but problem {pool.problem.id} has none (pool scores: {sorted(pool.scores) or 'none'})")
+            raise ConfigError(f"selector {self.name!r} needs a {self.score_name!r} score on every candidate, "
+                              f"but problem {pool.problem.id} has none "
+                              f"(pool scores: {sorted(pool.scores) or 'none'})")
         return pool.scores[self.score_name]
 
 
@@ -31,7 +34,8 @@ class RmBest(_NeedsScore):
 
     name = "rm-best"
 
-    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None) -> np.ndarray:
+    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None,
+               context=None) -> np.ndarray:
         scores = np.nan_to_num(self._scores(pool)[subsets], nan=-np.inf)
         best = scores.max(axis=1, keepdims=True)
         return spread_over((scores == best) & np.isfinite(best))
@@ -42,7 +46,8 @@ class RmVote(_NeedsScore):
 
     name = "rm-vote"
 
-    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None) -> np.ndarray:
+    def choose(self, pool: ProblemPool, subsets: np.ndarray, *, correct=None,
+               context=None) -> np.ndarray:
         scores = self._scores(pool)
         if np.nanmin(scores) < 0:
             # Sums of negative scores reward small clusters; shift so every vote is positive.

@@ -16,9 +16,16 @@ import math_verify
 import pytest
 
 from harness.grading import math_answers
-from harness.grading.math_answers import (Extraction, cluster_answers, equivalent, extract_answer,
-                                          final_segment, grade_answer, normalize_integer,
-                                          parse_answer)
+from harness.grading.math_answers import (
+    Extraction,
+    cluster_answers,
+    equivalent,
+    extract_answer,
+    final_segment,
+    grade_answer,
+    normalize_integer,
+    parse_answer,
+)
 
 DATA_DIR = os.environ.get("HARNESS_DATA_DIR")
 
@@ -55,6 +62,9 @@ EXTRACTION_CASES = [
     ("think-only-phrase-after", "<think>maybe \\boxed{1}</think>The final answer is 3.", "3",
      "answer-phrase"),
     ("last-think-tag", "<think>\\boxed{1}</think>\\boxed{2}</think>none", None, "none"),
+    # Thinking that never closed (token limit): a boxed draft inside it is not an answer.
+    ("unfinished-thinking", "<think>so it is \\boxed{7}, wait, let me recheck", None, "none"),
+    ("unfinished-thinking-phrase", "<think>The answer is 7. Hmm, but", None, "none"),
     ("json-math-l5", MATH_L5_RESPONSE, r"\frac{3}{4}", "json"),
     ("json-number", '```json\n{"reasoning": "easy", "answer": -12}\n```', "-12", "json"),
     ("json-last-wins", '{"answer": "1"} then {"answer": "2"}', "2", "json"),
@@ -87,6 +97,8 @@ def test_extract_answer(text: str, answer: str | None, method: str) -> None:
 def test_final_segment() -> None:
     assert final_segment("a</think>b</think>c") == "c"
     assert final_segment("no tags") == "no tags"
+    assert final_segment("<think>draft \\boxed{1} still going") == ""  # unfinished: no final part
+    assert final_segment("</think>only a closing tag") == "only a closing tag"
 
 
 def test_math_l5_pool_json_is_extracted() -> None:

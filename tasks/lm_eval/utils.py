@@ -1,13 +1,15 @@
 """lm-evaluation-harness hooks (`!function utils.<name>`) for the harness_* tasks in this folder.
 
-Use:  lm_eval --include_path <repo>/harness/lm_eval_tasks --tasks harness_aime24,harness_aime25,harness_hmmt25
-(or lm_eval.tasks.TaskManager(include_path=...)). Written against lm-eval 0.4.13.
+Use:  lm_eval --include_path <repo>/tasks/lm_eval --tasks harness_aime24,harness_aime25,harness_hmmt25
+(or lm_eval.tasks.TaskManager(include_path=LM_EVAL_TASKS_DIR), see tasks/lm_eval/__init__.py).
+Written against lm-eval 0.4.13.
 
 Docs, offline: each task's `custom_dataset: !function utils.load_<task>` builds the docs from the
-harness's local copy <data_dir>/<subdir>/problems.jsonl (rows {"id", "problem", "answer", ...}),
-where <data_dir> is, first found: dataset_kwargs/metadata key `data_dir` (e.g.
+harness's own task (harness.plugins.load_task), read from its local copy
+<data_dir>/<subdir>/problems.jsonl (a bad line is an error naming file and line), where
+<data_dir> is, first found: dataset_kwargs/metadata key `data_dir` (e.g.
 `--metadata '{"data_dir": "/work/shared/data"}'` or TaskManager(metadata=...)), else
-$HARNESS_DATA_DIR. Nothing is fetched from the Hugging Face hub.
+$HARNESS_DATA_DIR. Nothing is fetched from the Hugging Face hub. The prompt is the task's own.
 
 Scoring: `repeats: k` makes lm-eval sample k generations per doc; the filter `take_first_k`
 with k = repeats keeps all of them as a list (lm-eval's own `majority_vote` filter compares
@@ -15,53 +17,53 @@ raw strings and collapses the repeats to one response; that is not used). `proce
 then grades the k texts with the harness's math grader and reports, per doc:
   pass@1   mean correctness of the k samples (= unbiased pass@1),
   pass@k   unbiased pass@k (harness.estimators.pass_at_k with n = k),
-  maj@k    majority vote over answer clusters by mathematical equivalence
-           (harness.grading.math_answers.cluster_answers); samples with no extracted answer
-           never vote; tied winning clusters score the mean correctness of the tied answers
-           (the harness's Majority selector's "fractional" tie credit); 0 if nothing answered.
+  maj@k    the harness's majority selector on the k samples: answer clusters by mathematical
+           equivalence (harness.grading.math_answers.cluster_answers) and the selector's own
+           vote (harness.selectors.voting.cluster_vote_weights): samples with no extracted
+           answer never vote, tied winning clusters score the mean correctness of the tied
+           answers, and when no sample has an answer the selector abstains: 0.
 lm-eval averages each over docs (aggregation: mean).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
-PROMPT = (
-    "Solve the following math problem. Reason step by step, and put your final answer "
-    "within \\boxed{{}}.\n\n{statement}"
-)  # the same text as tasks.math_tasks.MATH_PROMPT_V1
-
-# task subdir under the data dir, and whether answers are AIME-style integers
-SOURCES = {"aime24": ("aime24", True), "aime25": ("aime25", True), "hmmt25": ("hmmt_feb25", False)}
+TASKS = ("aime24", "aime25", "hmmt25")  # the harness tasks these hooks serve
 DATA_DIR_ENV = "HARNESS_DATA_DIR"
 
 
 # -- docs -----------------------------------------------------------------------------------------
 def _data_dir(kwargs: dict[str, Any]) -> Path:
+    from harness.errors import ConfigError
+
     where = kwargs.get("data_dir") or os.environ.get(DATA_DIR_ENV)
     if not where:
-        raise ValueError(f"harness lm-eval tasks read local problems: set ${DATA_DIR_ENV} or pass "
-                         "--metadata '{\"data_dir\": \"/path/to/data\"}'")
+        raise ConfigError(f"harness lm-eval tasks read local problems: set ${DATA_DIR_ENV} or pass "
+                          "--metadata '{\"data_dir\": \"/path/to/data\"}'")
     return Path(where)
 
 
 def read_problems(source: str, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
-    """The docs of one task: {"id", "problem", "answer", "integer"} per problem, file order."""
-    subdir, integer = SOURCES[source]
-    path = _data_dir({"data_dir": data_dir}) / subdir / "problems.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"no local problems for {source}: {path} is missing")
-    docs = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                docs.append({"id": str(row["id"]), "problem": row["problem"],
-                             "answer": str(row["answer"]), "integer": integer})
-    return docs
+    """The docs of one task: {"id", "problem", "answer", "integer", "prompt"} per problem, file order."""
+    from harness.errors import DataError, MissingFileError
+    from harness.plugins import load_task
+    from harness.settings import Settings
+    from tasks.math_tasks import SOURCES
+
+    if source not in TASKS:
+        raise DataError(f"no harness lm-eval task for {source!r}; these hooks serve {', '.join(TASKS)}")
+    root = _data_dir({"data_dir": data_dir})
+    spec = SOURCES[source]
+    path = root / spec.local_subdir / "problems.jsonl"
+    if not path.is_file():  # checked here so that the task never falls back to the hub
+        raise MissingFileError(f"no local problems for {source}: {path} is missing")
+    task = load_task(source, Settings(results_dir=Path("results"), data_dir=root))
+    references = task.references()
+    return [{"id": p.id, "problem": p.statement, "answer": str(references[p.id].answer),
+             "integer": spec.integer_answers, "prompt": task.prompt(p)} for p in task.problems()]
 
 
 def _dataset(source: str, kwargs: dict[str, Any]):
@@ -84,21 +86,26 @@ def load_hmmt25(**kwargs):
 
 
 def doc_to_text(doc: dict[str, Any]) -> str:
-    return PROMPT.format(statement=doc["problem"])
+    return doc["prompt"]
 
 
 # -- scoring --------------------------------------------------------------------------------------
 def majority_credit(clusters: Sequence[int | None], correct: Sequence[bool]) -> float:
-    """Expected correctness of 'the most frequent cluster wins', ties = mean of the tied answers."""
-    members: dict[int, list[bool]] = {}
-    for cluster, ok in zip(clusters, correct):
-        if cluster is not None:
-            members.setdefault(cluster, []).append(bool(ok))
-    if not members:
+    """Expected correctness of the harness's majority selector over these samples (all shown).
+
+    The same vote as `--selector majority`: the most frequent cluster wins, tied clusters share
+    the credit, samples without an answer (None) never vote, and with no answer at all the
+    selector abstains and the problem scores 0.
+    """
+    import numpy as np
+
+    from harness.selectors.voting import cluster_vote_weights
+
+    if not len(clusters):
         return 0.0
-    top = max(len(v) for v in members.values())
-    winners = [v for v in members.values() if len(v) == top]
-    return sum(sum(v) / len(v) for v in winners) / len(winners)
+    ids = np.array([[-1 if c is None else int(c) for c in clusters]], dtype=np.int64)
+    weights = cluster_vote_weights(ids)[0]  # all zeros = abstain
+    return float(np.dot(weights, np.asarray(correct, dtype=float)))
 
 
 def score_texts(texts: Sequence[str], gold: str, *, integer: bool) -> dict[str, float]:

@@ -1,0 +1,1 @@
+"""Exports: harness runs and pools in the formats other tools read."""

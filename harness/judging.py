@@ -1,0 +1,83 @@
+"""Answering judge requests: the judge cache first, then one backend per judge, in chunks.
+
+The estimator hands over every request of a round at once (across problems, N, draws and
+selectors); requests are grouped by judge spec, answered from that judge's cache where possible,
+deduplicated, and the rest sent to its backend in chunks so that the cache keeps every finished
+call if the run is killed (the backend batches within a chunk). A backend is created only when
+the first uncached request needs it, so a rerun of a finished experiment loads no model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from harness.backends.base import GenRequest, GenResult
+from harness.judge_cache import JudgeCache, request_key
+from harness.types import GenSpec
+
+BackendFactory = Callable[[GenSpec, dict[str, Any]], Any]  # (judge spec, backend options) -> Backend
+
+
+def default_chunk(backend: str) -> int:
+    # CPU backends write the cache often; vLLM and servers want big batches.
+    return 64 if backend in ("hf", "llamacpp") else 1024
+
+
+def _registry_backend(spec: GenSpec, options: dict[str, Any]) -> Any:
+    from harness.plugins import make_backend
+
+    return make_backend(spec.backend, spec.model, **options)
+
+
+@dataclass
+class _Judge:
+    cache: JudgeCache
+    options: dict[str, Any]
+    backend: Any = None
+    calls: int = 0
+    cached: int = 0
+
+
+@dataclass
+class Judging:
+    """Judges of one run, keyed by spec; `close()` releases every backend it opened."""
+
+    cache_root: Path
+    backend_factory: BackendFactory = _registry_backend
+    chunk: int | None = None  # None: default_chunk(backend)
+    _judges: dict[GenSpec, _Judge] = field(default_factory=dict)
+
+    def _judge(self, spec: GenSpec, options: dict[str, Any]) -> _Judge:
+        if spec not in self._judges:
+            self._judges[spec] = _Judge(JudgeCache(self.cache_root, spec.to_json()), dict(options))
+        return self._judges[spec]
+
+    def answer(self, spec: GenSpec, options: dict[str, Any], requests: Sequence[GenRequest]) -> list[GenResult]:
+        judge = self._judge(spec, options)
+        missing = [r for r in requests if judge.cache.get(r) is None]
+        judge.cached += len(requests) - len(missing)
+        unique = list({request_key(r): r for r in missing}.values())
+        size = self.chunk or default_chunk(spec.backend)
+        for start in range(0, len(unique), size):
+            if judge.backend is None:
+                judge.backend = self.backend_factory(spec, judge.options)
+            part = unique[start:start + size]
+            results = judge.backend.generate(part, progress=False)
+            judge.cache.put_many(list(zip(part, results)))
+            judge.calls += len(results)
+        answers = [judge.cache.get(r) for r in requests]
+        assert all(a is not None for a in answers)
+        return answers  # type: ignore[return-value]
+
+    def counts(self, spec: GenSpec) -> tuple[int, int]:
+        """(calls sent, requests answered from the cache) for one judge."""
+        judge = self._judges.get(spec)
+        return (judge.calls, judge.cached) if judge else (0, 0)
+
+    def close(self) -> None:
+        for judge in self._judges.values():
+            if judge.backend is not None:
+                judge.backend.close()
+                judge.backend = None
