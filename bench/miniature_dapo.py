@@ -54,15 +54,16 @@ from trainers.train import main as train_main
 
 TINY = {  # a few minutes end to end: proves every stage runs
     "data": {"pools": [{"task": "arith:level=single,n=16,split=train,seed=0",
-                        "generate": {"model": "smollm2-135m", "backend": "hf", "n": 8, "max_tokens": 24, "seed": 0,
-                                     "backend_options": {"batch_size": 16}}}]},
+                        "generate": {"model": "smollm2-135m", "backend": "hf", "n": 8, "max_tokens": 24,
+                                     "seed": 0, "backend_options": {"batch_size": 16}}}]},
     "warmup": {"examples": 16, "check_prompts": 4},
     "dapo": {"max_steps": 1, "num_generations": 4, "per_device_train_batch_size": 8,
              "dynamic_sampling": {"max_num_gen_batches": 2}},
 }
 
 
-def judge(label: str, model: str, budget: int, inputs, sets, samples: int, opts, settings, batch_size: int) -> dict:
+def judge(label: str, model: str, budget: int, inputs, sets, samples: int, opts, settings,
+          batch_size: int) -> dict:
     """One judge on every held-out set, `samples` judgments each, through the selector protocol:
     GenSelect with the training prompt (same prompt version and view cap), the judge cache, one
     batched pass. A parse failure is the selector's random fallback, scored as its expectation."""
@@ -73,7 +74,8 @@ def judge(label: str, model: str, budget: int, inputs, sets, samples: int, opts,
     pools, correct, options = inputs
     judging = Judging(settings.results_dir / "judge")
     try:
-        scored = score_sets([selector], pools, correct, [s for s in sets for _ in range(samples)], options, judging)
+        scored = score_sets([selector], pools, correct, [s for s in sets for _ in range(samples)], options,
+                            judging)
     finally:
         judging.close()
     result = scored[selector.name]
@@ -84,7 +86,8 @@ def judge(label: str, model: str, budget: int, inputs, sets, samples: int, opts,
             "parse_rate": 1.0 - stats.parse_failure_rate if stats.windows_judged else None,
             "judge_calls": stats.calls, "cached": stats.cached,
             "examples": [c.raw for c in first_calls[:3 * samples:samples] if c is not None],
-            "choices": [[c.parsed if c is not None else None for c in first_calls[k * samples:(k + 1) * samples]]
+            "choices": [[c.parsed if c is not None else None
+                         for c in first_calls[k * samples:(k + 1) * samples]]
                         for k in range(len(sets))]}
 
 
@@ -100,10 +103,12 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a few-minute end-to-end run (not a result)")
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--config", default="trainers/configs/cpu-miniature.yaml")
-    parser.add_argument("--test-problems", type=int, default=36, help="arith level=single test problems (max 36)")
+    parser.add_argument("--test-problems", type=int, default=36,
+                        help="arith level=single test problems (max 36)")
     parser.add_argument("--samples", type=int, default=2, help="judgments per task and judge")
     parser.add_argument("--eval-sets", type=int, default=4,
-                        help="candidate sets per test problem (each in all rotations when the config rotates)")
+                        help="candidate sets per test problem "
+                             "(each in all rotations when the config rotates)")
     parser.add_argument("--checkpoint", help="evaluate this checkpoint folder instead of training")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--prompted-max-tokens", type=int, default=32,
@@ -146,19 +151,21 @@ def main() -> None:
     pools, correct = build_problem_pools(problems, source.candidates, source.grades, source.task.kind)
     where = {p.id: i for i, p in enumerate(problems)}
     position = {p.id: {c.index: k for k, c in enumerate(source.candidates[p.id])} for p in problems}
-    sets = [(where[t["problem_id"]], [position[t["problem_id"]][i] for i in t["shown_indices"]]) for t in tasks]
+    sets = [(where[t["problem_id"]], [position[t["problem_id"]][i] for i in t["shown_indices"]])
+            for t in tasks]
     options = EvalOptions(progress=False)
     baselines = score_sets([Random(), Majority(), Oracle()], pools, correct, sets, options)
     rows: dict[str, dict] = {name: {"values": baselines[name].credit.tolist()}
                              for name in ("random", "majority", "oracle")}
-    judges = [("GenSelect prompted (base SmolLM2-135M)", "smollm2-135m", max(max_tokens, args.prompted_max_tokens))]
+    judges = [("GenSelect prompted (base SmolLM2-135M)", "smollm2-135m",
+               max(max_tokens, args.prompted_max_tokens))]
     warm = Path(entry["path"]) / "format-warmup"
     if warm.is_dir():  # the control: format cold start alone (uniform random labels), before DAPO
         judges.append(("format warm-up only (before DAPO)", str(warm), max_tokens))
     judges.append((f"GenSelect DAPO-trained ({entry['name']})", entry["path"], max_tokens))
     for label, model, budget in judges:
-        rows[label] = judge(label, model, budget, (pools, correct, options), sets, args.samples, opts, settings,
-                            args.batch_size)
+        rows[label] = judge(label, model, budget, (pools, correct, options), sets, args.samples, opts,
+                            settings, args.batch_size)
 
     table = []
     per = {}
@@ -182,8 +189,9 @@ def main() -> None:
              f"Held-out: {len(tasks)} selection tasks from {n_problems} arith test-split problems "
              + (f"(up to {args.eval_sets} candidate sets each, every set in all its rotations) "
                 if opts.rotate_positions else "")
-             + f"(level=single; operands disjoint from training), {args.samples} judgment(s) per task and judge, "
-             f"judge max_tokens {max_tokens} (prompted judge {judges[0][2]}), temperature 0.6. Builder stats: {json.dumps(stats.to_json())}.", "",
+             + f"(level=single; operands disjoint from training), {args.samples} judgment(s) per task and "
+             f"judge, judge max_tokens {max_tokens} (prompted judge {judges[0][2]}), temperature 0.6. "
+             f"Builder stats: {json.dumps(stats.to_json())}.", "",
              "| selector | accuracy | 95% CI (bootstrap over problems) | judgment parse rate |",
              "|---|---|---|---|"]
     for label, mean, low, high, parse in table:
@@ -199,11 +207,15 @@ def main() -> None:
     out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.write_text("\n".join(lines), encoding="utf-8")
     write_json_atomic(Path(args.results_dir) / "miniature.json", {
-        "checkpoint": entry, "tasks": len(tasks), "problems": n_problems, "samples": args.samples, "tiny": args.tiny,
-        "table": [{"selector": s, "accuracy": m, "ci": [lo, hi], "parse_rate": p} for s, m, lo, hi, p in table],
-        "paired_trained_minus": {name: d.__dict__ for name, d in diffs.items()}, "examples": {k: v.get("examples") for k, v in rows.items()},
+        "checkpoint": entry, "tasks": len(tasks), "problems": n_problems, "samples": args.samples,
+        "tiny": args.tiny,
+        "table": [{"selector": s, "accuracy": m, "ci": [lo, hi], "parse_rate": p}
+                  for s, m, lo, hi, p in table],
+        "paired_trained_minus": {name: d.__dict__ for name, d in diffs.items()},
+        "examples": {k: v.get("examples") for k, v in rows.items()},
         "seconds": time.time() - started,
-        "per_task": [{"task_id": t["task_id"], "problem_id": t["problem_id"], "shown_indices": t["shown_indices"],
+        "per_task": [{"task_id": t["task_id"], "problem_id": t["problem_id"],
+                      "shown_indices": t["shown_indices"],
                       "correct_positions": t["correct_positions"],
                       "choices": {label: rows[label]["choices"][i] for label, _, _ in judges}}
                      for i, t in enumerate(tasks)]})

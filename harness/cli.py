@@ -26,13 +26,15 @@ METAVARS = {"ints": "N,...", "strs": "A,...", "int": "INT", "float": "X"}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="local task data in the layout of shared/data (env HARNESS_DATA_DIR)")
+    parser.add_argument("--data-dir",
+                        help="local task data in the layout of shared/data (env HARNESS_DATA_DIR)")
     parser.add_argument("--results-dir", help="results tree (env HARNESS_RESULTS_DIR, default ./results)")
 
 
 def _generation_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
     g = parser.add_argument_group("generation")
-    g.add_argument("--model", required=required, help="model preset (smollm2-135m, qwen3-1.7b, ...), hub id or path")
+    g.add_argument("--model", required=required,
+                   help="model preset (smollm2-135m, qwen3-1.7b, ...), hub id or path")
     g.add_argument("--backend", default="hf", help="generation backend (hf, vllm, openai, llamacpp)")
     g.add_argument("--samples", type=int, help="candidates per problem (default: the largest --n, or 8)")
     g.add_argument("--temperature", type=float)
@@ -108,7 +110,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     from harness.config import CompareConfig, RunConfig
 
     parser = argparse.ArgumentParser(prog="python -m harness",
-                                     description="Best-of-N selection harness: pools, selectors, exact estimators.")
+                                     description="Best-of-N selection harness: pools, selectors, "
+                                                 "exact estimators.")
     sub = parser.add_subparsers(dest="command", required=True)
     handlers: dict[str, Handler] = {}
 
@@ -123,12 +126,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("compare", help="the same selectors on pools from several generators: one table, one plot")
+    p = sub.add_parser("compare",
+                       help="the same selectors on pools from several generators: one table, one plot")
     _common(p)
     add_config_flags(p, CompareConfig)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("generate", help="sample candidates into a pool (resumable; generates only what is missing)")
+    p = sub.add_parser("generate",
+                       help="sample candidates into a pool (resumable; generates only what is missing)")
     _common(p)
     p.add_argument("--task", required=True)
     _generation_args(p, required=True)
@@ -140,11 +145,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p = pool_sub.add_parser("import", help="import generations made elsewhere as a pool")
     _common(p)
     p.add_argument("--task", required=True)
-    p.add_argument("files", nargs="+", help="JSONL files (our pool shape, NeMo-Skills output-rs*.jsonl, lm-eval samples)")
+    p.add_argument("files", nargs="+",
+                   help="JSONL files (our pool shape, NeMo-Skills output-rs*.jsonl, lm-eval samples)")
     p.add_argument("--format", default="auto", choices=("auto", "harness-jsonl", "nemo-skills", "lm-eval"))
     p.add_argument("--model", help="generator name to record (default: from the files)")
     p.add_argument("--label", help="pool label (default: the model name, or 'cross-model')")
-    p.add_argument("--split-by-model", action="store_true", help="one pool per model instead of one cross-model pool")
+    p.add_argument("--split-by-model", action="store_true",
+                   help="one pool per model instead of one cross-model pool")
     p = pool_sub.add_parser("list", help="list pools and their sizes")
     _common(p)
     p.add_argument("--task")
@@ -163,11 +170,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p = sub.add_parser("export", help="write a run in another tool's format (nemo-skills: output-rs*.jsonl)")
     _common(p)
     p.add_argument("--format", required=True, choices=("nemo-skills",))
-    p.add_argument("--run", required=True, help="a run folder, its run id, or a unique prefix of its folder name")
+    p.add_argument("--run", required=True,
+                   help="a run folder, its run id, or a unique prefix of its folder name")
     p.add_argument("--out", required=True, help="output folder (e.g. <dir>/eval-results/<benchmark>)")
 
     handlers.update({"list": cmd_list, "run": cmd_run, "generate": cmd_generate, "compare": cmd_compare,
-                     "pool": cmd_pool, "leaderboard": cmd_leaderboard, "plot": cmd_plot, "export": cmd_export})
+                     "pool": cmd_pool, "leaderboard": cmd_leaderboard, "plot": cmd_plot,
+                     "export": cmd_export})
     _add_plugin_commands(sub, handlers)
     return parser, handlers
 

@@ -54,15 +54,25 @@ def _label(outcome: RunOutcome) -> str:
 
 
 def _table(outcomes: Sequence[RunOutcome], n: int) -> str:
+    from harness.leaderboard import PerProblem, contrast_baselines
+
     selectors = [r.selector for r in outcomes[0].records]
     head = "| Selector | " + " | ".join(_label(o) for o in outcomes) + " |"
-    lines = [f"Accuracy (%) at N = {n}, 95% bootstrap CI over problems", "", head,
-             "|---|" + "---|" * len(outcomes)]
+    lines = [f"Accuracy (%) at N = {n}, 95% bootstrap CI over problems; Δ = paired difference to the "
+             "baseline on the same problems and subsets (95% CI)", "", head, "|---|" + "---|" * len(outcomes)]
+    per_problem = PerProblem()
     for name in selectors:
         cells = []
         for outcome in outcomes:
-            point = next(r for r in outcome.records if r.selector == name).point(n)
-            cells.append(f"{100 * point.accuracy:.2f} ({100 * point.ci_low:.1f}–{100 * point.ci_high:.1f})")
+            by = {r.selector: r for r in outcome.records}
+            point = by[name].point(n)
+            cell = f"{100 * point.accuracy:.2f} ({100 * point.ci_low:.1f}–{100 * point.ci_high:.1f})"
+            for baseline in (b for b in contrast_baselines(by[name].info.selector) if b in by):
+                diff = per_problem.paired(by[name], by[baseline], n)
+                if diff is not None:
+                    cell += (f"; Δ {baseline} {100 * diff.mean:+.1f} "
+                             f"({100 * diff.low:+.1f}…{100 * diff.high:+.1f})")
+            cells.append(cell)
         label = outcomes[0].records[selectors.index(name)].info.selector.label()
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

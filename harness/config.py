@@ -163,7 +163,8 @@ def field_flags(model: type[BaseModel], name: str) -> list[str]:
     """The CLI flags of a field: `foo_bar` -> ['--foo-bar'] unless the field names its own."""
     extra = model.model_fields[name].json_schema_extra
     flags = extra.get("flags") if isinstance(extra, dict) else None
-    return [str(flag) for flag in flags] if isinstance(flags, list) and flags else ["--" + name.replace("_", "-")]
+    return ([str(flag) for flag in flags] if isinstance(flags, list) and flags
+            else ["--" + name.replace("_", "-")])
 
 
 def cli_fields(model: type[BaseModel]) -> list[str]:

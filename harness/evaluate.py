@@ -31,7 +31,8 @@ from harness.progress import progress_bar
 from harness.records import JudgeStats, NPoint, SelectionRow
 from harness.selectors.base import Chosen, ProblemPool, SelectContext
 
-__all__ = ["EvalOptions", "Estimate", "NResult", "SetScores", "estimate", "evaluate", "problem_stream", "score_sets"]
+__all__ = ["EvalOptions", "Estimate", "NResult", "SetScores", "estimate", "evaluate", "problem_stream",
+           "score_sets"]
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def estimate(selectors: Sequence, pools: Sequence[ProblemPool], correct: Sequenc
     out = {}
     for selector in selectors:
         mine = [c for c in cells if c.selector is selector]
-        results = tuple(_result(n, [c for c in mine if c.n == n], pools, correct, options, tie_credit) for n in ns)
+        results = tuple(_result(n, [c for c in mine if c.n == n], pools, correct, options, tie_credit)
+                        for n in ns)
         selections = tuple(row for c in mine for row in c.selections)
         out[selector.name] = Estimate(results, selections, _judge_stats(selector, selections, judging))
     return out
@@ -129,7 +131,8 @@ class SetScores:
 
 
 def score_sets(selectors: Sequence, pools: Sequence[ProblemPool], correct: Sequence[np.ndarray],
-               sets: Sequence[tuple[int, Sequence[int]]], options: EvalOptions, judging=None) -> dict[str, SetScores]:
+               sets: Sequence[tuple[int, Sequence[int]]], options: EvalOptions,
+               judging=None) -> dict[str, SetScores]:
     """Score selectors on fixed candidate sets (problem index, candidate indices in the order shown),
     e.g. held-out selection tasks, through the same protocol and judging as `estimate`.
 
@@ -200,7 +203,8 @@ def _choose_all(cells: list[_Cell], pools, correct, options: EvalOptions, judgin
                                       context=SelectContext(seed=options.seed, n=cell.n))
         live.append((cell, asking, None))
     total = len(live)
-    with progress_bar(total=total, desc="judging", unit="batch", enabled=options.progress and total > 0) as bar:
+    with progress_bar(total=total, desc="judging", unit="batch",
+                      enabled=options.progress and total > 0) as bar:
         while live:
             asked = []
             for cell, asking, answers in live:
@@ -227,7 +231,8 @@ def _answer_round(asked, judging):
         if judging is None:
             raise ConfigError("an LLM selector needs a judge, but this evaluation was given none")
         selector = next(asked[k][0].selector for k, _ in slots)
-        results = judging.answer(spec, getattr(selector, "backend_options", {}), [flat[k][j] for k, j in slots])
+        results = judging.answer(spec, getattr(selector, "backend_options", {}),
+                                 [flat[k][j] for k, j in slots])
         for (k, j), result in zip(slots, results):
             answers[k][j] = result
     return [(cell, asking, answers[k]) for k, (cell, asking, _) in enumerate(asked)]
@@ -258,7 +263,8 @@ def _result(n: int, cells: list[_Cell], pools, correct, options: EvalOptions, ti
         draws, ties, abstained = draws + scored.draws, ties + scored.ties, abstained + scored.abstained
     ci = bootstrap_ci(values, resamples=options.resamples, seed=options.seed)
     return NResult(n=n, accuracy=ci.mean, ci_low=ci.low, ci_high=ci.high, draws=draws, methods=methods,
-                   ties=ties, abstained=abstained, per_problem=values, mc_se=monte_carlo_se(variances, counts))
+                   ties=ties, abstained=abstained, per_problem=values,
+                   mc_se=monte_carlo_se(variances, counts))
 
 
 def _judge_stats(selector, selections: tuple[SelectionRow, ...], judging) -> JudgeStats | None:

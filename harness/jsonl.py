@@ -230,6 +230,19 @@ class Appender:
             self._lock.__exit__(None, None, None)
 
 
+def write_plain_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
+    """A headerless JSONL file for another tool (e.g. NeMo-Skills' output-rs*.jsonl), written to a
+    temporary name and renamed, so readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write a JSON document so readers see the old or the new file, never half of one."""
     path = Path(path)

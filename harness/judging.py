@@ -54,7 +54,8 @@ class Judging:
             self._judges[spec] = _Judge(JudgeCache(self.cache_root, spec.to_json()), dict(options))
         return self._judges[spec]
 
-    def answer(self, spec: GenSpec, options: dict[str, Any], requests: Sequence[GenRequest]) -> list[GenResult]:
+    def answer(self, spec: GenSpec, options: dict[str, Any],
+               requests: Sequence[GenRequest]) -> list[GenResult]:
         judge = self._judge(spec, options)
         missing = [r for r in requests if judge.cache.get(r) is None]
         judge.cached += len(requests) - len(missing)

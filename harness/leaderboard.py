@@ -50,7 +50,13 @@ class BoardRow:
 
 
 # Which baseline each selector is compared with, paired over problems (the subsets are shared).
-CONTRASTS = (("majority", lambda name: name != "majority"), ("genselect", lambda name: name == "rl-genselect"))
+CONTRASTS = (("majority", lambda name: name != "majority"),
+             ("genselect", lambda name: name == "rl-genselect"))
+
+
+def contrast_baselines(info) -> list[str]:
+    """The baselines a selector's row is paired with (none for upper bounds)."""
+    return [] if info.upper_bound else [b for b, applies in CONTRASTS if applies(info.name)]
 
 
 def leaderboard_rows(records: Iterable[RunRecord]) -> list[BoardRow]:
@@ -58,17 +64,18 @@ def leaderboard_rows(records: Iterable[RunRecord]) -> list[BoardRow]:
     newest: dict[tuple, RunRecord] = {}
     for record in records:  # oldest first, so later runs replace earlier ones
         d = record.info
-        key = (d.task.name, d.task.version, d.task.grader_version, d.pool.ref, record.selector, d.mode, d.protocol)
+        key = (d.task.name, d.task.version, d.task.grader_version, d.pool.ref, record.selector, d.mode,
+               d.protocol)
         newest[key] = record
-    per_problem = _PerProblem()
+    per_problem = PerProblem()
     rows = []
     for key, record in newest.items():
         d = record.info
         for point in record.summary:
             contrasts = {}
-            for baseline, applies in CONTRASTS:
+            for baseline in contrast_baselines(d.selector):
                 other = newest.get((*key[:4], baseline, *key[5:]))
-                if other is not None and applies(d.selector.name) and not d.selector.upper_bound:
+                if other is not None:
                     contrasts[baseline] = per_problem.paired(record, other, point.n)
             rows.append(BoardRow(
                 task=d.task.name, task_version=d.task.version, grader_version=d.task.grader_version,
@@ -82,15 +89,16 @@ def leaderboard_rows(records: Iterable[RunRecord]) -> list[BoardRow]:
     return rows
 
 
-class _PerProblem:
-    """Per-problem accuracies of runs (problems.jsonl), read once per refresh."""
+class PerProblem:
+    """Per-problem accuracies of runs (problems.jsonl), read once; paired differences between runs."""
 
     def __init__(self) -> None:
         self._cache: dict[str, dict[tuple[int, str], float]] = {}
 
     def values(self, record: RunRecord) -> dict[tuple[int, str], float]:
         if record.run_id not in self._cache:
-            self._cache[record.run_id] = {(row["n"], row["problem_id"]): row["accuracy"] for row in record.problems()}
+            self._cache[record.run_id] = {(row["n"], row["problem_id"]): row["accuracy"]
+                                          for row in record.problems()}
         return self._cache[record.run_id]
 
     def paired(self, a: RunRecord, b: RunRecord, n: int):
@@ -100,8 +108,8 @@ class _PerProblem:
         shared = sorted(pid for (m, pid) in va if m == n and (n, pid) in vb)
         if not shared:
             return None
-        return paired_difference(np.array([va[(n, p)] for p in shared]), np.array([vb[(n, p)] for p in shared]),
-                                 resamples=2000, seed=0)
+        return paired_difference(np.array([va[(n, p)] for p in shared]),
+                                 np.array([vb[(n, p)] for p in shared]), resamples=2000, seed=0)
 
 
 def render_markdown(rows: list[BoardRow], n: int | None = None) -> str:
@@ -120,7 +128,8 @@ def render_markdown(rows: list[BoardRow], n: int | None = None) -> str:
             by_run.setdefault(row.run, []).append(row)
         shown = []
         for run_rows in by_run.values():
-            shown.extend([r for r in run_rows if r.n == n] if n is not None else [max(run_rows, key=lambda r: r.n)])
+            shown.extend([r for r in run_rows if r.n == n] if n is not None
+                         else [max(run_rows, key=lambda r: r.n)])
         if not shown:
             continue
         shown.sort(key=lambda r: (r.generator, r.mode, r.n, r.upper_bound, -r.accuracy))
@@ -143,7 +152,8 @@ def _se(row: BoardRow) -> str:
 def _contrasts(row: BoardRow) -> str:
     parts = []
     for name, mean, low, high in (("", row.vs_majority, row.vs_majority_low, row.vs_majority_high),
-                                  ("vs genselect ", row.vs_genselect, row.vs_genselect_low, row.vs_genselect_high)):
+                                  ("vs genselect ", row.vs_genselect, row.vs_genselect_low,
+                                   row.vs_genselect_high)):
         if mean is not None and low is not None and high is not None:
             parts.append(f"{name}{100 * mean:+.1f} ({100 * low:+.1f}…{100 * high:+.1f})")
     return "; ".join(parts) or "–"

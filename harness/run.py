@@ -51,7 +51,8 @@ class RunOutcome:
 def dense_clusters(labels: Sequence[object]) -> np.ndarray:
     """Cluster labels as 0..K-1 in first-appearance order, -1 for none (graders may use any ids)."""
     ids: dict[object, int] = {}
-    return np.array([-1 if label is None else ids.setdefault(label, len(ids)) for label in labels], dtype=np.int64)
+    return np.array([-1 if label is None else ids.setdefault(label, len(ids)) for label in labels],
+                    dtype=np.int64)
 
 
 def build_problem_pools(problems: Sequence[Problem], candidates: Mapping[str, Sequence[Candidate]],
@@ -150,7 +151,8 @@ def _grade(config: RunConfig, pool: Pool, grader, task, usable, candidates, log)
     n_candidates = sum(len(candidates[p.id]) for p in usable)
     if grading.errors > config.max_grader_error_rate * n_candidates:
         raise GraderFailureError(f"{grading.errors} of {n_candidates} candidates could not be graded "
-                                 f"(limit {config.max_grader_error_rate:.0%}); see the grades file in {pool.path}")
+                                 f"(limit {config.max_grader_error_rate:.0%}); "
+                                 f"see the grades file in {pool.path}")
     if grading.errors:
         log(f"warning: {grading.errors} grader failures (counted in the run summary, scored 0)")
     return grades, grading
@@ -188,7 +190,8 @@ def build_selector(name: str, setup: SelectorSetup):
     return cls.from_setup(setup) if hasattr(cls, "from_setup") else cls()
 
 
-def candidate_counts(candidates: Mapping[str, Sequence[Candidate]], problems: Sequence[Problem]) -> CandidateCounts:
+def candidate_counts(candidates: Mapping[str, Sequence[Candidate]],
+                     problems: Sequence[Problem]) -> CandidateCounts:
     shown = [c for p in problems for c in candidates[p.id]]
     return CandidateCounts(total=len(shown), truncated=sum(c.finish_reason == "length" for c in shown),
                            unfinished_thinking=sum(unfinished_thinking(c.text) for c in shown))
@@ -211,4 +214,5 @@ def _write_record(settings: Settings, config: RunConfig, task, pool: Pool, match
         llm=result.judge)
     rows = (ProblemRow(problem_id=p.id, n=r.n, accuracy=float(r.per_problem[i]))
             for r in result.results for i, p in enumerate(problems))
-    return write_run(settings.runs_dir, data, rows, {"selections.jsonl": result.selections} if selector.asks else None)
+    return write_run(settings.runs_dir, data, rows,
+                     {"selections.jsonl": result.selections} if selector.asks else None)

@@ -90,7 +90,8 @@ def read_run(run_json: Path) -> RunRecord:
         raise DataError(f"{run_json}: unreadable run record ({exc})") from exc
     version = raw.get("schema_version", raw.get("schema", 0)) if isinstance(raw, dict) else 0
     if version != RUN_SCHEMA:
-        raise DataError(f"{run_json}: run record of schema {version}, this harness reads schema {RUN_SCHEMA}; "
+        raise DataError(f"{run_json}: run record of schema {version}, "
+                        f"this harness reads schema {RUN_SCHEMA}; "
                         f"rerun it or move its folder out of {run_json.parent.parent}")
     try:
         return RunRecord(run_json.parent, RunData.model_validate(raw))
@@ -119,4 +120,5 @@ def find_run(runs_dir: Path, ref: str) -> RunRecord:
     if len(found) == 1:
         return found[0]
     names = ", ".join(r.path.name for r in (found or runs)[-8:]) or "(none)"
-    raise DataError(f"{'several runs match' if found else 'no run matches'} {ref!r} under {runs_dir}: {names}")
+    raise DataError(f"{'several runs match' if found else 'no run matches'} {ref!r} "
+                    f"under {runs_dir}: {names}")

@@ -114,7 +114,8 @@ def test_genselect_skips_the_judge_when_all_answers_agree(tmp_path):
     judge = ScriptedBackend(lambda r: "Judgment: 0")
     config = RunConfig(task="arith:level=add1,n=3", selectors=("genselect",), model="smollm2-135m", samples=4,
                        ns=(4,), progress=False, resamples=200)
-    outcome = run(config, settings, log=lambda m: None, generator_factory=lambda: gen, judge_factory=lambda: judge)
+    outcome = run(config, settings, log=lambda m: None, generator_factory=lambda: gen,
+                  judge_factory=lambda: judge)
     assert judge.calls == 0 and outcome.records[0].info.llm.skipped_windows == 3 * 4
 
 
@@ -141,13 +142,14 @@ def test_tournament_repeats_vote_over_winners(tmp_path):
     """N > window: R knockouts under permutations of the same candidates, then a vote of winners."""
     gen = ScriptedBackend(_answer_script)
     honest = ScriptedBackend(_judge_script_no_garble)
-    base = dict(task="arith:level=add1,n=4", selectors=("genselect", "oracle"), model="smollm2-135m", samples=12,
-                ns=(12,), window=4, llm_draws=2, judge_chunk=1000, progress=False, resamples=200)
+    base = dict(task="arith:level=add1,n=4", selectors=("genselect", "oracle"), model="smollm2-135m",
+                samples=12, ns=(12,), window=4, llm_draws=2, judge_chunk=1000, progress=False, resamples=200)
     one = run(RunConfig(**base), Settings(results_dir=tmp_path / "a"), log=lambda m: None,
               generator_factory=lambda: gen, judge_factory=lambda: honest)
     calls_one = honest.calls
-    three = run(RunConfig(**base, tournament_repeats=3), Settings(results_dir=tmp_path / "b"), log=lambda m: None,
-                generator_factory=lambda: ScriptedBackend(_answer_script), judge_factory=lambda: honest)
+    three = run(RunConfig(**base, tournament_repeats=3), Settings(results_dir=tmp_path / "b"),
+                log=lambda m: None, generator_factory=lambda: ScriptedBackend(_answer_script),
+                judge_factory=lambda: honest)
     assert honest.calls - calls_one > 2 * calls_one - 4  # about three times the knockouts
     record = next(r for r in three.records if r.selector == "genselect")
     _, rows = read_records(record.path / "selections.jsonl", "selections")

@@ -34,7 +34,8 @@ DATA = os.environ.get("HARNESS_DATA_DIR")
 
 def nemo_rules(folder: Path) -> dict[str, float]:
     files = sorted(folder.glob("output-rs*.jsonl"))
-    runs = [[json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip()] for f in files]
+    runs = [[json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+            for f in files]
     k = len(runs)
     avg = majority = pass_k = 0.0
     for lines in zip(*runs):
@@ -62,8 +63,9 @@ def exported(tmp_path_factory):
     import_pool(PoolStore(settings.pools_dir), task,
                 [Path(DATA) / "pools" / "math_cot_100" / "qwen2.5-math-instruct.jsonl"], "auto",
                 label="qwen2.5-math-instruct")
-    config = RunConfig(task="math_cot_100", pool="qwen2.5-math-instruct", selectors=("first", "majority", "oracle"),
-                       paper=True, ns=(8,), progress=False, resamples=200)
+    config = RunConfig(task="math_cot_100", pool="qwen2.5-math-instruct",
+                       selectors=("first", "majority", "oracle"), paper=True, ns=(8,), progress=False,
+                       resamples=200)
     outcome = run(config, settings, log=lambda m: None)
     by = {r.selector: r for r in outcome.records}
     export = export_nemo_skills(by["majority"], settings, root / "eval-results" / "math_cot_100")
@@ -125,7 +127,8 @@ print(json.dumps(metrics.get_metrics()))
 """
 
 
-@pytest.mark.skipif(not os.environ.get("NEMO_SKILLS_DIR"), reason="NEMO_SKILLS_DIR (a NeMo-Skills checkout) not set")
+@pytest.mark.skipif(not os.environ.get("NEMO_SKILLS_DIR"),
+                    reason="NEMO_SKILLS_DIR (a NeMo-Skills checkout) not set")
 def test_nemo_skills_own_summariser_agrees(exported):
     """NeMo-Skills' own MathMetrics on the exported files gives the run's numbers."""
     by, export = exported
@@ -133,6 +136,8 @@ def test_nemo_skills_own_summariser_agrees(exported):
                            os.environ["NEMO_SKILLS_DIR"], str(export.folder)], capture_output=True, text=True,
                           check=True)
     metrics = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert metrics["pass@1[avg-of-8]"]["symbolic_correct"] == pytest.approx(100 * by["first"].summary[0].accuracy)
-    assert metrics["majority@8"]["symbolic_correct"] == pytest.approx(100 * by["majority"].summary[0].accuracy)
+    assert (metrics["pass@1[avg-of-8]"]["symbolic_correct"]
+            == pytest.approx(100 * by["first"].summary[0].accuracy))
+    assert (metrics["majority@8"]["symbolic_correct"]
+            == pytest.approx(100 * by["majority"].summary[0].accuracy))
     assert metrics["pass@8"]["symbolic_correct"] == pytest.approx(100 * by["oracle"].summary[0].accuracy)

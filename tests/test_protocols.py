@@ -78,7 +78,8 @@ def _run(rules: str, texts, clusters, tmp_path, kind="math", reply="Judgment: 0"
         return reply
 
     judge = ScriptedBackend(script)
-    pool = ProblemPool(problem=Problem("p", "t", "Q"), clusters=np.array(clusters), texts=tuple(texts), kind=kind)
+    pool = ProblemPool(problem=Problem("p", "t", "Q"), clusters=np.array(clusters), texts=tuple(texts),
+                       kind=kind)
     selector = GenSelect(judge_model="smollm2-135m", protocol_name=rules)
     correct = np.array([1.0] + [0.0] * (len(texts) - 1))
     out = estimate([selector], [pool], [correct], [len(texts)],

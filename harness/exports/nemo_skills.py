@@ -28,7 +28,7 @@ import numpy as np
 from harness.errors import ConfigError
 from harness.grades import load_or_grade
 from harness.grading.math_answers import final_segment, last_boxed_exact
-from harness.jsonl import read_records
+from harness.jsonl import read_records, write_plain_atomic
 from harness.plugins import load_task
 from harness.pools import PoolStore
 from harness.settings import Settings
@@ -60,8 +60,9 @@ def export_nemo_skills(record: RunRecord, settings: Settings, out: Path) -> Nemo
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for j in range(n):
-        rows = [_line(p.statement, candidates[p.id][j], grades[p.id][j], references[p.id].answer) for p in problems]
-        files.append(_write(out / f"output-rs{j}.jsonl", rows))
+        rows = [_line(p.statement, candidates[p.id][j], grades[p.id][j], references[p.id].answer)
+                for p in problems]
+        files.append(write_plain_atomic(out / f"output-rs{j}.jsonl", rows))
     picked = _genselect_files(record, problems, candidates, grades, references, out / "genselect")
     return NemoExport(out, tuple(files), picked)
 
@@ -72,7 +73,8 @@ def _line(statement: str, candidate, grade, expected) -> dict:
             "symbolic_correct": bool(grade.correct), "num_generated_tokens": candidate.completion_tokens or 0}
 
 
-def _genselect_files(record: RunRecord, problems, candidates, grades, references, folder: Path) -> tuple[Path, ...]:
+def _genselect_files(record: RunRecord, problems, candidates, grades, references,
+                     folder: Path) -> tuple[Path, ...]:
     path = record.path / "selections.jsonl"
     if not path.exists():
         return ()
@@ -94,7 +96,7 @@ def _genselect_files(record: RunRecord, problems, candidates, grades, references
                         genselect_comparison=calls[-1]["raw"] if calls else "",
                         genselect_successful=row["fallbacks"] == 0)
             lines.append(line)
-        files.append(_write(folder / f"output-rs{draw}.jsonl", lines))
+        files.append(write_plain_atomic(folder / f"output-rs{draw}.jsonl", lines))
     return tuple(files)
 
 
@@ -106,16 +108,3 @@ def _resolve(choice: dict[int, float], draw: int, problem_id: str) -> int:
     members = sorted(choice)
     rng = np.random.default_rng([problem_stream(problem_id), draw, 23])
     return int(rng.choice(members, p=np.array([choice[m] for m in members]) / sum(choice.values())))
-
-
-def _write(path: Path, rows: list[dict]) -> Path:
-    import json
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-    return path

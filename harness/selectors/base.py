@@ -116,7 +116,8 @@ class VectorSelector:
     def info(self) -> "SelectorInfo":
         from harness.records import SelectorInfo
 
-        return SelectorInfo(name=self.name, upper_bound=self.upper_bound, order_invariant=self.order_invariant)
+        return SelectorInfo(name=self.name, upper_bound=self.upper_bound,
+                            order_invariant=self.order_invariant)
 
 
 def spread_over(mask: np.ndarray) -> np.ndarray:

@@ -57,7 +57,8 @@ class GenSelect:
     top_p: float = 0.95
     max_tokens: int | None = None  # None: the judge preset's default (capped)
     checkpoint: str | None = None  # set by rl-genselect; shown in the leaderboard
-    protocol_name: str = "harness"  # selection rules: "harness" or "nemo-skills" (harness/selectors/protocols.py)
+    # selection rules: "harness" or "nemo-skills" (harness/selectors/protocols.py)
+    protocol_name: str = "harness"
 
     @property
     def rules(self) -> SelectionProtocol:
@@ -96,8 +97,8 @@ class GenSelect:
         return knockout(self, pool, subsets, context)
 
     def info(self) -> SelectorInfo:
-        return SelectorInfo(name=self.name, order_invariant=False, checkpoint=self.checkpoint, judge=self.judge,
-                            window=self.window, repeats=self.repeats)
+        return SelectorInfo(name=self.name, order_invariant=False, checkpoint=self.checkpoint,
+                            judge=self.judge, window=self.window, repeats=self.repeats)
 
 
 def _judge_options(setup: SelectorSetup) -> dict[str, Any]:
@@ -126,7 +127,8 @@ class RLGenSelect(GenSelect):
         return cls.from_checkpoint(setup.results_dir, setup.judge_model, **_judge_options(setup))
 
     @classmethod
-    def from_checkpoint(cls, results_dir: str, name_or_path: str | None = None, **options: Any) -> "RLGenSelect":
+    def from_checkpoint(cls, results_dir: str, name_or_path: str | None = None,
+                        **options: Any) -> "RLGenSelect":
         from harness.checkpoints import resolve_checkpoint
 
         entry = resolve_checkpoint(results_dir, name_or_path)

@@ -82,7 +82,8 @@ def knockout(selector: "GenSelect", pool: ProblemPool, subsets: np.ndarray, cont
                 if _decide_without_call(match, pool, window, final, rules.may_skip(pool.kind)):
                     winners.append(window[0])
                     continue
-                seed = int(stable_hash([context.seed, problem_id, n, match.draw, match.rep, round_no, w], 12), 16)
+                seed = int(stable_hash([context.seed, problem_id, n, match.draw, match.rep, round_no, w],
+                                       12), 16)
                 views = {c: rules.view(pool.texts[c], pool.kind, selector.max_chars) for c in window}
                 kept = [c for c in window if views[c] is not None]  # the rest is left out of the prompt
                 if not kept:  # nothing can be shown to the judge: the random fallback, counted
@@ -122,7 +123,8 @@ def _settle(match: _Match, window: list[int], final: bool, seed: int, choice: in
     return window[int(rng.integers(len(window)))]
 
 
-def _decide_without_call(match: _Match, pool: ProblemPool, window: list[int], final: bool, may_skip: bool) -> bool:
+def _decide_without_call(match: _Match, pool: ProblemPool, window: list[int], final: bool,
+                         may_skip: bool) -> bool:
     if len(window) == 1:
         if final:
             match.weights = {window[0]: 1.0}
@@ -150,7 +152,8 @@ def _chosen(subsets: np.ndarray, matches: list[_Match], pool: ProblemPool) -> Ch
         rows.append(SelectionRow(problem_id=pool.problem.id, n=subsets.shape[1], draw=d,
                                  order=tuple(int(c) for c in subsets[d]),
                                  choice={str(c): w for c, w in choice.items()},
-                                 fallbacks=sum(m.fallbacks for m in reps), skipped_windows=sum(m.skipped for m in reps),
+                                 fallbacks=sum(m.fallbacks for m in reps),
+                                 skipped_windows=sum(m.skipped for m in reps),
                                  calls=tuple(call for m in reps for call in m.calls)))
     return Chosen(weights=weights, selections=tuple(rows))
 
@@ -162,7 +165,8 @@ def vote_over_repeats(choices: list[dict[int, float]], pool: ProblemPool) -> dic
     votes: dict[int | tuple[str, int], dict[int, float]] = {}
     for choice in choices:
         for cand, weight in choice.items():
-            key: int | tuple[str, int] = int(pool.clusters[cand]) if pool.clusters[cand] >= 0 else ("alone", cand)
+            key: int | tuple[str, int] = (int(pool.clusters[cand]) if pool.clusters[cand] >= 0
+                                          else ("alone", cand))
             votes.setdefault(key, {}).setdefault(cand, 0.0)
             votes[key][cand] += weight
     totals = {key: sum(members.values()) for key, members in votes.items()}
