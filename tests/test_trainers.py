@@ -3,7 +3,9 @@
 Fast tier: builder filters and refusal, reward cases, dynamic-sampling batch logic, verl schema.
 Real-model tier (CPU, about a minute each): a DAPOTrainer step on a tiny random model with a
 scripted reward (dropping + refilling for certain), and cpu-smoke end to end on the embedded
-SmolLM2-135M: two DAPO steps, weights change, checkpoint registered, rl-genselect resolves it.
+SmolLM2-135M: two DAPO rollout steps (four optimizer steps), weights change, checkpoint
+registered, rl-genselect resolves it. Step semantics: tests/test_dapo_semantics.py; the paper's
+selection-task rules: tests/test_selection_tasks.py.
 """
 
 from __future__ import annotations
@@ -409,8 +411,8 @@ def test_fill_batch_shortfall_pads_masked_or_raises():
     # several processes: every process stops only when the slowest one is full
     seen = []
     batch, report = fill_batch(round_fn, target_groups=1, group_size=2, max_rounds=3, pad_token_id=0,
-                               min_across_processes=lambda have: seen.append(have)
-                               or (0 if len(seen) < 2 else have))
+                               min_across_processes=lambda have: (seen.append(have)
+                                                                   or (0 if len(seen) < 2 else have)))
     assert report.rounds == 2 and batch["advantages"].tolist() == [0.0, 1.0] and seen == [1, 1]
 
 
@@ -507,11 +509,25 @@ def test_cpu_smoke_end_to_end(tmp_path):
     entry = main("trainers/configs/cpu-smoke.yaml", results_dir=str(results), overrides={"data": {"pools": [
         {"task": "arith:level=mul1,n=8,split=train,seed=0", "pool": str(pool.path)}]}})
     assert entry["steps"] == 2 and entry["base_model"] == "smollm2-135m"
+    # Steps are rollout steps (DAPO/verl): cpu-smoke's max_steps 2 with updates_per_step 2 is
+    # 2 generation batches and 2 x 2 = 4 TRL optimizer steps; the record keeps both counts.
+    from trainers.train import load_config
+
+    smoke = load_config("cpu-smoke")["dapo"]
+    assert smoke["updates_per_step"] == 2 and entry["steps"] == smoke["max_steps"]
+    assert entry["optimizer_steps"] == 4 and entry["step_plan"]["trl_max_steps"] == 4
+    assert entry["step_plan"]["rollout_steps"] == 2 and entry["step_plan"]["updates_per_rollout"] == 2
     assert entry["data"]["tasks"] > 0 and len(entry["data"]["sha256_16"]) == 16 and entry["config_hash"]
     folder = Path(entry["path"])
     assert (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
+    record = json.loads((folder / "training.json").read_text())["entry"]
+    assert (record["steps"], record["optimizer_steps"]) == (2, 4)
     curves = json.loads((folder / "curves.json").read_text())
-    assert len(curves["steps"]) == 2
+    # one row per rollout step, each from one generation batch (the trainer's own counter);
+    # TRL's loss rows (optimizer steps 2 and 4) land on rollout steps 1 and 2
+    assert [s["step"] for s in curves["steps"]] == [1, 2]
+    assert [s["optimizer_step"] for s in curves["steps"]] == [1, 3]
+    assert all("loss" in s and s["rounds"] >= 1 for s in curves["steps"])
     assert all("groups_dropped" in s and "parse_rate" in s for s in curves["steps"])
     assert len(entry["metrics"]["reward_mean_per_step"]) == 2
     # the policy moved: compare a weight tensor with the base model
@@ -571,27 +587,56 @@ def test_verl_export_schema_and_config(tmp_path):
                      "n_candidates": original["n_candidates"]}
     assert list(row["extra_info"]["shown_indices"]) == original["shown_indices"]
     overrides = Path(paths["overrides"]).read_text().splitlines()
-    expected = {"++data.train_batch_size=128", "++actor_rollout_ref.rollout.n=16",
-                "++actor_rollout_ref.actor.optim.lr=1e-06",
-                "++data.max_prompt_length=16384", "++data.max_response_length=16384",
-                "++actor_rollout_ref.actor.clip_ratio_low=0.2",
-                "++actor_rollout_ref.actor.clip_ratio_high=0.28",
-                "++actor_rollout_ref.actor.loss_agg_mode=token-mean",
-                "++actor_rollout_ref.actor.use_kl_loss=False",
-                "++algorithm.filter_groups.enable=True", "++algorithm.filter_groups.metric=acc",
-                "++algorithm.filter_groups.max_num_gen_batches=10",
-                "++actor_rollout_ref.model.path=Qwen/Qwen3-1.7B",
-                "++custom_reward_function.path=trainers/verl_reward.py",
-                "++custom_reward_function.name=compute_score",
-                "++reward_model.reward_manager=dapo", f"++data.train_files={paths['train']}"}
+    # verl 0.9.1's keys (tests/test_verl_conformance.py holds them against verl's own schema):
+    # plain `key=value` for keys it has, `+` only for keys it does not declare, never `++`
+    expected = {"data.train_batch_size=128", "actor_rollout_ref.rollout.n=16",
+                "actor_rollout_ref.actor.optim.lr=1e-06",
+                "data.max_prompt_length=16384", "data.max_response_length=16384",
+                "actor_rollout_ref.actor.clip_ratio_low=0.2",
+                "actor_rollout_ref.actor.clip_ratio_high=0.28",
+                "actor_rollout_ref.actor.loss_agg_mode=token-mean",
+                "actor_rollout_ref.actor.use_kl_loss=False",
+                "algorithm.filter_groups.enable=True", "algorithm.filter_groups.metric=acc",
+                "actor_rollout_ref.model.path=Qwen/Qwen3-1.7B",
+                "reward.custom_reward_function.path=trainers/verl_reward.py",
+                "reward.custom_reward_function.name=compute_score",
+                "reward.reward_manager.name=dapo", "+reward.reward_kwargs.max_resp_len=16384",
+                "+reward.reward_kwargs.overlong_buffer_cfg.enable=True",
+                "+reward.reward_kwargs.overlong_buffer_cfg.len=4096",
+                "+data.apply_chat_template_kwargs.enable_thinking=True",
+                f"data.train_files={paths['train']}"}
     assert expected <= set(overrides), expected - set(overrides)
+    assert not any(o.startswith("++") for o in overrides)
+    # nothing in the legacy keys verl 0.9's main_ppo ignores, nor the ones its trainer ignores
+    keys = {o.lstrip("+").split("=")[0] for o in overrides}
+    assert not any(k.startswith(("custom_reward_function.", "reward_model.")) for k in keys)
+    assert "algorithm.filter_groups.max_num_gen_batches" not in keys and "data.gen_batch_size" not in keys
+    assert "max_num_gen_batches is ignored" in Path(paths["config"]).read_text()
+    assert "V1 ReplayBuffer" in Path(paths["readme"]).read_text()
     code = hydra_overrides({"n": 8}, "actor_rollout_ref.rollout")
-    assert code == ["++actor_rollout_ref.rollout.n=8"]
+    assert code == ["actor_rollout_ref.rollout.n=8"]
+    added = hydra_overrides({"reward_kwargs": {"max_resp_len": 8}}, "reward")
+    assert added == ["+reward.reward_kwargs.max_resp_len=8"]
+    from trainers.verl_export import verl09_layout  # legacy template keys move to where verl 0.9 reads them
+
+    moved = verl09_layout({"custom_reward_function": {"path": "p.py", "name": "f"},
+                           "reward_model": {"reward_manager": "dapo", "reward_kwargs": {"max_resp_len": 4}},
+                           "algorithm": {"filter_groups": {"enable": True, "max_num_gen_batches": 10}}})
+    assert moved == {"algorithm": {"filter_groups": {"enable": True}},
+                     "reward": {"custom_reward_function": {"path": "p.py", "name": "f"},
+                                "reward_manager": {"name": "dapo"}, "reward_kwargs": {"max_resp_len": 4}}}
+    with pytest.raises(ValueError, match="reward_model.enable"):
+        verl09_layout({"reward_model": {"enable": True}})
     assert load_config("paper-code")["dapo"]["num_generations"] == 8
     launch = Path(paths["launch"]).read_text()
     assert "launch_verl.sh" in launch
     script = (Path(__file__).parent.parent / "trainers" / "launch_verl.sh").read_text()
     assert "ray job submit" in script and "verl.trainer.main_ppo" in script
+    import subprocess  # the launcher refuses legacy keys verl 0.9 would ignore, before it submits
+
+    refused = subprocess.run(["bash", paths["launch"], "reward_model.reward_manager=dapo"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "legacy verl key" in refused.stderr
 
 
 def test_verl_reward_module_known_cases():

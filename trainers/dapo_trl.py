@@ -3,7 +3,15 @@
 What comes from TRL's own options (GRPOConfig): loss_type="dapo" (token-level loss normalised
 by the number of active tokens in the whole generation batch), epsilon=0.2 / epsilon_high=0.28
 (clip-higher), beta=0.0 (no KL term, no reference model), mask_truncated_completions (overlong
-filtering), num_generations, steps_per_generation, use_vllm / vllm_mode, bf16, use_cpu.
+filtering), num_generations, steps_per_generation, use_vllm / vllm_mode, bf16, use_cpu;
+vllm_importance_sampling_correction is passed as False unless the config asks for it.
+
+Steps are ROLLOUT steps (trainers.dapo_config, "Step semantics"): TRL runs
+max_steps x U optimizer steps, U = updates_per_step x num_iterations; `DAPOTrainer` counts the
+generation batches it trains on (`rollout_steps`, one per rollout step however many dynamic
+sampling rounds it took), steps its lr schedule per rollout step as verl does
+(`create_scheduler`), and never lets a stop request (the wall-clock budget) end training
+between the U updates of one rollout batch.
 
 What TRL lacks and `DAPOTrainer` adds: dynamic sampling. GRPOTrainer builds each generation
 batch in `_generate_and_score_completions` (generate, score with the reward functions, compute
@@ -29,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import ConfigError, DataError, MissingPrerequisiteError
-from trainers.dapo_config import DAPO_DEFAULTS, grpo_config
+from trainers.dapo_config import DAPO_DEFAULTS, grpo_config, rollout_lr_scheduler, step_plan
 
 # -- pure batch logic -------------------------------------------------------------------------
 
@@ -209,6 +217,31 @@ def fill_batch(round_fn: Callable[[int], tuple[Mapping[str, Any], Any]], *, targ
 
 # -- the TRL trainer ---------------------------------------------------------------------------
 
+def updates_per_rollout(args: Any) -> int:
+    """Optimizer steps per generation batch in TRL: a batch serves steps_per_generation x
+    num_iterations micro-batches (GRPOTrainer._prepare_inputs) and an optimizer step takes
+    gradient_accumulation_steps of them. 1 when they do not divide evenly (then generation and
+    optimizer steps are not aligned and there is no whole number to count by)."""
+    served = int(args.steps_per_generation) * int(args.num_iterations)
+    accumulation = int(args.gradient_accumulation_steps)
+    return served // accumulation if served % accumulation == 0 else 1
+
+
+def _rollout_boundary_callback(updates: int):
+    """A TrainerCallback that defers a stop request (the wall-clock budget) to the end of the
+    rollout step in flight: training never ends between the updates of one rollout batch."""
+    from transformers import TrainerCallback
+
+    class RolloutBoundary(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if control.should_training_stop and state.global_step % updates \
+                    and state.global_step < state.max_steps:
+                control.should_training_stop = False
+            return control
+
+    return RolloutBoundary()
+
+
 @functools.cache
 def _trainer_class():
     """DAPOTrainer, built once on first use so that importing this module does not import TRL."""
@@ -238,12 +271,23 @@ def _trainer_class():
             self.sampling_history: list[dict[str, Any]] = []
             self._last_rewards_per_func: Any = None  # a tensor once TRL has scored a batch
             config: Any = self.args  # a GRPOConfig
+            self.rollout_steps = 0  # generation batches trained on (DAPO/verl training steps)
+            self.updates_per_rollout = updates_per_rollout(config)
+            self._boundary = _rollout_boundary_callback(self.updates_per_rollout)
             local = config.per_device_train_batch_size * config.steps_per_generation
             if dynamic_sampling and local % self.num_generations:
                 raise ConfigError(
                     f"dynamic sampling keeps whole groups per process: per_device_train_batch_size x "
                     f"steps_per_generation ({local}) must be a multiple of num_generations "
                     f"({self.num_generations})")
+
+        def train(self, *args: Any, **kwargs: Any):
+            # the rollout-boundary guard runs after every other callback (stop requests included)
+            if self._boundary in self.callback_handler.callbacks:
+                self.callback_handler.remove_callback(self._boundary)
+            if self.updates_per_rollout > 1:
+                self.callback_handler.add_callback(self._boundary)
+            return super().train(*args, **kwargs)
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -282,9 +326,25 @@ def _trainer_class():
             start = self.accelerator.process_index * local_rows
             return [dict(dataset[i]) for i in rows[start:start + local_rows]]
 
+        def create_scheduler(self, num_training_steps: int, optimizer=None):
+            """The lr schedule in rollout steps (verl's): constant over each rollout step's updates."""
+            updates, args, warmup = self.updates_per_rollout, self.args, float(self.args.warmup_steps)
+            aligned = warmup == 0 or (warmup >= 1 and warmup.is_integer() and not int(warmup) % updates)
+            if self.lr_scheduler is None and updates > 1 and aligned and not num_training_steps % updates:
+                extra = args.lr_scheduler_kwargs if isinstance(args.lr_scheduler_kwargs, dict) else None
+                self.lr_scheduler = rollout_lr_scheduler(
+                    self.optimizer if optimizer is None else optimizer, args.lr_scheduler_type,
+                    warmup_rollout_steps=int(warmup) // updates,
+                    rollout_steps=num_training_steps // updates, updates_per_rollout=updates,
+                    scheduler_kwargs=extra)
+                if self.lr_scheduler is not None:
+                    self._created_lr_scheduler = True
+            return super().create_scheduler(num_training_steps, optimizer)
+
         def _generate_and_score_completions(self, inputs):
             if not self.model.training:
                 return super()._generate_and_score_completions(inputs)
+            self.rollout_steps += 1  # once per generation batch (dynamic sampling rounds included)
             local_rows = len(inputs)
             group = self.num_generations
             if not self.dynamic_sampling:  # plain GRPO batch; still record how many groups carry no signal
@@ -324,8 +384,8 @@ def _trainer_class():
                                 ("kept_groups", report.groups_kept),
                                 ("padded_groups", report.groups_padded), ("gen_batches", report.rounds)):
                 metrics[f"dynamic_sampling/{name}"].append(float(value))
-            row = {"step": int(self.state.global_step) + 1, "filter_metric": self.filter_metric,
-                   **report.to_json()}
+            row = {"step": self.rollout_steps, "optimizer_step": int(self.state.global_step) + 1,
+                   "filter_metric": self.filter_metric, **report.to_json()}
             if zero_signal is not None:
                 row["zero_signal_groups"] = zero_signal
             for func in self.reward_funcs:
@@ -338,7 +398,7 @@ def _trainer_class():
             self.sampling_history.append(row)
             # one line a step: a long CPU run is otherwise silent (tqdm is off)
             scores = "".join(f", {key} {row[key]:.2f}" for key in ("reward", "parse_rate") if key in row)
-            print(f"[dapo] step {row['step']}: kept {report.groups_kept} group(s), dropped "
+            print(f"[dapo] rollout step {row['step']}: kept {report.groups_kept} group(s), dropped "
                   f"{report.groups_dropped} of {report.groups_seen} (all {self.filter_metric} equal) in "
                   f"{report.rounds} generation round(s)"
                   + (f", padded {report.groups_padded} masked" if report.groups_padded else "") + scores,
@@ -366,7 +426,9 @@ def to_trl_dataset(records: Sequence[Mapping[str, Any]]):
 @dataclass
 class TrainOutcome:
     trainer: Any
-    steps: int
+    steps: int  # rollout steps taken (generation batches trained on)
+    optimizer_steps: int  # TRL's global_step
+    plan: dict[str, int]  # trainers.dapo_config.StepPlan: rollout steps and their TRL conversion
     sampling_history: list[dict[str, Any]]
     log_history: list[dict[str, Any]]
     seconds: float
@@ -384,6 +446,7 @@ def train_dapo(records: Sequence[Mapping[str, Any]], model_path: str, dapo: Mapp
 
     dapo = {**DAPO_DEFAULTS, **dapo}
     args = grpo_config(dapo, output_dir)
+    plan = step_plan(dapo)
     torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if args.bf16 else torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token_id is None:
@@ -406,7 +469,8 @@ def train_dapo(records: Sequence[Mapping[str, Any]], model_path: str, dapo: Mapp
         trainer.add_callback(wall_clock_callback(float(dapo["max_minutes"])))
     start = time.time()
     trainer.train()
-    return TrainOutcome(trainer=trainer, steps=int(trainer.state.global_step),
+    return TrainOutcome(trainer=trainer, steps=int(trainer.rollout_steps),
+                        optimizer_steps=int(trainer.state.global_step), plan=plan.to_json(),
                         sampling_history=list(trainer.sampling_history),
                         log_history=list(trainer.state.log_history),
                         seconds=time.time() - start)

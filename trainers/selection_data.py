@@ -4,17 +4,29 @@ Per problem of a pool:
   1. keep it only if the generator's pass rate is below `max_pass_rate` (0.5) and it has at
      least one correct and one incorrect candidate (grader errors are left out, never counted
      as wrong);
-  2. if correct > incorrect, drop correct candidates down to the number of incorrect ones;
-  3. draw up to `tasks_per_problem` (4) tasks: a set size drawn around the middle of
-     [2, min(total, 16)], at least one correct and one incorrect, at most half correct,
-     shuffled; tasks showing the same candidate texts (in any order) count once;
-  4. render the prompt with GenSelect's own prompt builder and candidate view (so training
+  2. math candidates (kind "math"): a wrong candidate with no extracted answer is dropped
+     (`drop_unanswered_wrong`, on); with `require_boxed_answer` (off by default, on in
+     paper-math: the CPU configs' arith candidates have no <think> and no \\boxed{}) a
+     candidate must also close its <think> if it opened one
+     (harness.grading.math_answers.unfinished_thinking) and show exactly one \\boxed{...} in
+     its final segment (the text after the last </think>, math_answers.final_segment); the
+     problem still needs one correct and one incorrect candidate afterwards;
+  3. if correct > incorrect, drop correct candidates down to the number of incorrect ones;
+  4. draw up to `tasks_per_problem` (4) tasks: a set size around the middle of
+     [2, min(total, 16)] (`draw_set_size`: PAPER.md gives no exact rule, so a symmetric
+     discrete Gaussian centred on the middle), the number of correct ones uniform over what
+     keeps at least one correct and one incorrect and at most half correct, shuffled; tasks
+     showing the same candidate texts (in any order) count once;
+  5. render the prompt with GenSelect's own prompt builder and candidate view (so training
      and evaluation prompts are identical) and drop it if it exceeds the token cap;
-  5. with `rotate_positions`, emit every cyclic rotation of each drawn set as its own task (the
+  6. with `rotate_positions`, emit every cyclic rotation of each drawn set as its own task (the
      set counts once towards `tasks_per_problem`), so
      each correct candidate appears at every position equally often. A judge that always names
      the same position then earns exactly the random rate: position bias carries no reward and
      only reading the candidates does (off by default; the paper shuffles once).
+
+The build prints, and its stats return, the distribution of set sizes and of correct
+candidates per set (one count per drawn set, whatever its rotations).
 
 Problems that belong to an evaluation task are refused with an error that names them
 (`EvalContaminationError`): the problems of aime24, aime25, hmmt25 and livecodebench (by id and
@@ -28,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import random
 import re
 import threading
@@ -41,7 +54,7 @@ from harness.jsonl import Appender, read_records
 from harness.types import Candidate, Grade, Problem, stable_hash
 
 DATASET_KIND = "selection-tasks"
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"  # 2: math answer filters, symmetric set-size draw, size stats
 DEFAULT_EVAL_TASKS = ("aime24", "aime25", "hmmt25", "livecodebench")
 
 
@@ -212,7 +225,10 @@ class BuildOptions:
     max_chars: int = 3000  # GenSelect's candidate view cap (same default as the selector)
     size_spread: float = 0.25  # sd of the set size as a share of the range [min, hi]
     attempts_per_task: int = 12  # draws allowed per wanted task before giving up (dedupe)
-    rotate_positions: bool = False  # each drawn set also in all its cyclic rotations (step 5)
+    rotate_positions: bool = False  # each drawn set also in all its cyclic rotations (step 6)
+    # math: closed <think> and exactly one \boxed{} in the final segment (step 2; paper-math on)
+    require_boxed_answer: bool = False
+    drop_unanswered_wrong: bool = True  # math: a wrong candidate with no extracted answer (step 2)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "BuildOptions":
@@ -237,18 +253,54 @@ class BuildStats:
     duplicates: int = 0
     dropped_over_cap: int = 0
     grader_errors: int = 0
+    # candidates left out by the math filters (step 2)
+    dropped_unfinished_thinking: int = 0
+    dropped_not_one_boxed: int = 0
+    dropped_unanswered_wrong: int = 0
+    set_sizes: dict[int, int] = field(default_factory=dict)  # candidates shown -> drawn sets
+    correct_per_set: dict[int, int] = field(default_factory=dict)  # correct shown -> drawn sets
 
-    def to_json(self) -> dict[str, int]:
-        return asdict(self)
+    def count_set(self, size: int, n_correct: int) -> None:
+        self.set_sizes[size] = self.set_sizes.get(size, 0) + 1
+        self.correct_per_set[n_correct] = self.correct_per_set.get(n_correct, 0) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = asdict(self)
+        for key in ("set_sizes", "correct_per_set"):  # JSON keys are strings; sorted by size
+            out[key] = {str(k): v for k, v in sorted(out[key].items())}
+        return out
+
+    def distribution_line(self) -> str:
+        def show(counts: Mapping[int, int]) -> str:
+            return " ".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "-"
+
+        return (f"set sizes {{{show(self.set_sizes)}}}; correct per set {{{show(self.correct_per_set)}}}; "
+                f"candidates dropped: {self.dropped_unfinished_thinking} unfinished thinking, "
+                f"{self.dropped_not_one_boxed} without exactly one \\boxed, "
+                f"{self.dropped_unanswered_wrong} wrong with no answer")
+
+
+def set_size_weights(total: int, opts: BuildOptions) -> dict[int, float]:
+    """P(size = k) for k in [lo, hi] = [min_candidates, min(total, max_candidates)].
+
+    PAPER.md says only "drawn around the middle of [2, min(total, 16)]". The rule here: a
+    discrete Gaussian centred on the middle m = (lo + hi) / 2 with sd = size_spread x (hi - lo)
+    (at least 0.5), restricted to [lo, hi] and renormalised: P(k) ~ exp(-(k - m)^2 / (2 sd^2)).
+    It is symmetric (P(lo + j) = P(hi - j)), so the mean size is exactly m, and every size in
+    the range can occur. E.g. [2, 16]: m = 9, sd = 3.5, P(9) = 0.118, P(2) = P(16) = 0.016."""
+    lo, hi = opts.min_candidates, min(total, opts.max_candidates)
+    if hi <= lo:
+        return {hi: 1.0}
+    mid, sd = (lo + hi) / 2.0, max(opts.size_spread * (hi - lo), 0.5)
+    raw = {k: math.exp(-((k - mid) ** 2) / (2.0 * sd * sd)) for k in range(lo, hi + 1)}
+    norm = sum(raw.values())
+    return {k: w / norm for k, w in raw.items()}
 
 
 def draw_set_size(rng: random.Random, total: int, opts: BuildOptions) -> int:
-    """A set size around the middle of [min_candidates, min(total, max_candidates)]."""
-    lo, hi = opts.min_candidates, min(total, opts.max_candidates)
-    if hi <= lo:
-        return hi
-    mid, sd = (lo + hi) / 2.0, max(opts.size_spread * (hi - lo), 0.5)
-    return int(min(hi, max(lo, round(rng.gauss(mid, sd)))))
+    """A set size around the middle of [min_candidates, min(total, max_candidates)] (set_size_weights)."""
+    weights = set_size_weights(total, opts)
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
 def draw_task(rng: random.Random, correct: Sequence[int], wrong: Sequence[int],
@@ -298,10 +350,14 @@ def problem_tasks(problem: Problem, candidates: Sequence[Candidate], grades: Seq
     if not usable:
         stats.dropped_too_few += 1
         return []
-    pass_rate = len(correct) / len(usable)
+    pass_rate = len(correct) / len(usable)  # the generator's, before any candidate filter
     if pass_rate >= opts.max_pass_rate:
         stats.dropped_pass_rate += 1
         return []
+    if kind == "math":
+        kept = [g for g in usable if _math_candidate_ok(by_index[g.index].text, g, opts, stats)]
+        correct = [g.index for g in kept if g.correct]
+        wrong = [g.index for g in kept if not g.correct]
     if not correct:
         stats.dropped_no_correct += 1
         return []
@@ -336,9 +392,34 @@ def problem_tasks(problem: Problem, candidates: Sequence[Candidate], grades: Seq
                    for order in orders]
         stats.dropped_over_cap += sum(r is None for r in records)
         out.extend(r for r in records if r is not None)
-        kept_sets += any(r is not None for r in records)
+        if any(r is not None for r in records):
+            kept_sets += 1
+            stats.count_set(len(shown), sum(1 for i in shown if i in correct))
     stats.tasks += len(out)
     return out
+
+
+def boxed_count(text: str) -> int:
+    """How many \\boxed answers a text holds (each `\\boxed` occurrence counts)."""
+    return text.count("\\boxed")
+
+
+def _math_candidate_ok(text: str, grade: Grade, opts: BuildOptions, stats: BuildStats) -> bool:
+    """Step 2 of the module docstring for one graded math candidate (counting what it drops)."""
+    from harness.grading.math_answers import final_segment, last_boxed_exact, unfinished_thinking
+
+    if opts.require_boxed_answer:
+        if unfinished_thinking(text):
+            stats.dropped_unfinished_thinking += 1
+            return False
+        segment = final_segment(text)
+        if boxed_count(segment) != 1 or last_boxed_exact(segment) is None:
+            stats.dropped_not_one_boxed += 1
+            return False
+    if opts.drop_unanswered_wrong and not grade.correct and not (grade.answer or "").strip():
+        stats.dropped_unanswered_wrong += 1
+        return False
+    return True
 
 
 def _task_record(problem: Problem, shown: list[int], correct: set[int], selector, views: Mapping[int, str],
@@ -389,6 +470,8 @@ def build_selection_tasks(sources: Sequence[PoolSource], opts: BuildOptions, *,
             records.extend(problem_tasks(problems[pid], src.candidates[pid], src.grades[pid],
                                          kind=src.task.kind, opts=opts, count_tokens=count_tokens,
                                          stats=stats, pool_key=src.pool.key, pool_ref=src.pool.ref))
+    print(f"[selection] {stats.tasks} task(s) from {stats.kept_problems} of {stats.problems} problem(s); "
+          + stats.distribution_line(), flush=True)
     return records, stats
 
 

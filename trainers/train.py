@@ -20,7 +20,9 @@ Steps: check the pools' problems against the evaluation tasks (before generating
 build or reuse the pools, grade them (cached), build the selection tasks (written as JSONL
 under results/selection/), train, save model + tokenizer + curves under
 results/checkpoints/<name>/, and register the checkpoint (base model, data path and hash, steps,
-config hash, metrics, judge max_tokens) so `--selector rl-genselect` resolves it.
+config hash, metrics, judge max_tokens) so `--selector rl-genselect` resolves it. `steps` are
+rollout steps (dapo.max_steps counts them, as verl and DAPO do); `optimizer_steps` and
+`step_plan` record what TRL ran for them (trainers.dapo_config.step_plan).
 """
 
 from __future__ import annotations
@@ -156,6 +158,7 @@ def token_counter(data: Mapping[str, Any], base_model: str):
 def build_dataset(cfg: Mapping[str, Any], settings, *, progress: bool = False) -> tuple[Path, dict[str, Any]]:
     """The selection-task JSONL for this config (built from pools, or the given file)."""
     from trainers.selection_data import (
+        BUILDER_VERSION,
         BuildOptions,
         EvalGuard,
         build_selection_tasks,
@@ -185,7 +188,7 @@ def build_dataset(cfg: Mapping[str, Any], settings, *, progress: bool = False) -
     if not records:
         raise TrainConfigError(f"no selection task survived the filters: {stats.to_json()}")
     key = stable_hash({"build": opts.__dict__, "pools": [s.pool.key for s in sources],
-                       "counter": counter_name}, 12)
+                       "counter": counter_name, "builder": BUILDER_VERSION}, 12)
     path = settings.results_dir / "selection" / f"{cfg['name']}-{key}.jsonl"
     header = {"pools": [s.pool.ref for s in sources], "options": opts.__dict__, "stats": stats.to_json(),
               "token_counter": counter_name, "eval_guard": guard.describe()}
@@ -198,15 +201,19 @@ def build_dataset(cfg: Mapping[str, Any], settings, *, progress: bool = False) -
 # -- curves --------------------------------------------------------------------------------------
 
 def write_curves(folder: Path, sampling: list[dict[str, Any]],
-                 log_history: list[dict[str, Any]]) -> dict[str, str]:
+                 log_history: list[dict[str, Any]], updates_per_rollout: int = 1) -> dict[str, str]:
+    """curves.json (+ png): one row per rollout step. Sampling rows are numbered by rollout step;
+    TRL's log rows by optimizer step, mapped to the rollout step they belong to (TRL logs once
+    per rollout step: logging_steps is converted like max_steps, see trainers.dapo_config)."""
     from harness.jsonl import write_json_atomic
 
+    updates = max(1, int(updates_per_rollout))
     steps: dict[int, dict[str, Any]] = {}
     for row in sampling:
         steps.setdefault(int(row["step"]), {}).update({k: v for k, v in row.items() if k != "step"})
     for row in log_history:
         if "step" in row and "loss" in row:
-            steps.setdefault(int(row["step"]), {}).update(
+            steps.setdefault(-(-int(row["step"]) // updates), {}).update(
                 {k: row[k] for k in ("loss", "learning_rate", "grad_norm", "entropy", "reward",
                                       "clip_ratio/region_mean", "completions/mean_length") if k in row})
     curves = {"steps": [{"step": s, **steps[s]} for s in sorted(steps)]}
@@ -300,7 +307,8 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
     trainer.save_model(str(folder))
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(str(folder))
-    files = write_curves(folder, outcome.sampling_history, outcome.log_history)
+    files = write_curves(folder, outcome.sampling_history, outcome.log_history,
+                         outcome.plan["updates_per_rollout"])
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)  # TRL's output_dir (nothing is saved there: save_strategy="no")
@@ -313,7 +321,9 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
         "data": {"path": str(Path(dataset_path).resolve()), "sha256_16": file_hash(dataset_path),
                  "tasks": len(records), "pools": dataset_info.get("pools"),
                  "stats": dataset_info.get("stats"), "eval_guard": dataset_info.get("eval_guard")},
-        "steps": outcome.steps, "config": cfg["_source"], "config_hash": chash, "trainer": "trl-grpo-dapo",
+        # rollout steps (DAPO/verl training steps) taken, and the optimizer steps TRL ran for them
+        "steps": outcome.steps, "optimizer_steps": outcome.optimizer_steps, "step_plan": outcome.plan,
+        "config": cfg["_source"], "config_hash": chash, "trainer": "trl-grpo-dapo",
         "metrics": metrics, "files": files, "eval_on": eval_on, "warmup": warmup_info,
         "max_tokens": int((cfg.get("checkpoint") or {}).get("max_tokens")
                           or cfg["dapo"]["max_completion_length"]),
@@ -323,7 +333,8 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
                                                  "log_history": outcome.log_history})
     if trainer.accelerator.is_main_process:
         entry = register_checkpoint(settings.results_dir, entry)
-    print(f"[train] {outcome.steps} steps in {outcome.seconds:.0f}s; checkpoint {name} -> {folder}")
+    print(f"[train] {outcome.steps} rollout steps ({outcome.optimizer_steps} optimizer steps) in "
+          f"{outcome.seconds:.0f}s; checkpoint {name} -> {folder}")
     return entry
 
 

@@ -13,13 +13,28 @@ writes into <out>/:
         extra_info    {"index", "split", "task_id", "problem_id", "pool_key", "shown_indices",
                        "correct_positions", "n_candidates"}
   verl-dapo.yaml   the resolved verl settings (trainers/configs/verl-dapo.yaml + the training
-                   config's numbers + these data paths)
-  overrides.txt    the same as Hydra overrides, one per line (`++key=value`: works whether or not
-                   the installed verl declares the key, e.g. algorithm.filter_groups)
+                   config's numbers + these data paths), headed by a note on dynamic sampling
+  overrides.txt    the same as Hydra overrides, one per line, for verl 0.9.1's schema
+                   (verl/trainer/config/_generated_ppo_trainer.yaml): `key=value` for a key the
+                   schema has, `+key=value` only under ADDED_KEYS (keys it does not declare).
+                   Never `++`: it is accepted whatever the spelling, so a misspelt key would be
+                   silently dropped.
+  README.md        what the export holds and what verl 0.9 does with dynamic sampling
   launch.sh        `ray job submit ... -- python3 -m verl.trainer.main_ppo <overrides>`
 
+verl 0.9's main_ppo reads the reward settings only under `reward.*`:
+`reward.custom_reward_function.{path,name}`, `reward.reward_manager.name` and
+`reward.reward_kwargs` (DAPO's overlong buffer; read by its DAPORewardManager). The legacy
+top-level `custom_reward_function` and `reward_model.*` keys are still in its schema but main_ppo
+ignores them (only the fully-async entry point migrates them), so the export never writes them.
+
+Dynamic sampling (DYNAMIC_SAMPLING_NOTE): verl 0.9.1's default trainer (main_ppo with
+trainer.use_v1=true, trainer.v1.trainer_mode=sync) implements algorithm.filter_groups in its V1
+ReplayBuffer; max_num_gen_batches is ignored there, so it is not exported.
+
 The reward is trainers/verl_reward.py:compute_score, which calls the same parse_judgment as the
-GenSelect selector and the TRL reward. verl itself is GPU-only and is not imported here.
+GenSelect selector and the TRL reward. verl is not imported here; tests/test_verl_conformance.py
+holds the export against the real verl 0.9.1 in its own venv (.ci/verl_venv.sh).
 """
 
 from __future__ import annotations
@@ -35,6 +50,30 @@ from harness.types import stable_hash
 TEMPLATE = Path(__file__).parent / "configs" / "verl-dapo.yaml"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_SOURCE_PREFIX = "harness/genselect"
+VERL_VERSION = "0.9.1"
+# Keys whose children verl 0.9.1's schema does not declare: their overrides are written `+key=value`.
+# reward.reward_kwargs is not in reward.yaml; data.apply_chat_template_kwargs is an empty dict there.
+ADDED_KEYS = ("reward.reward_kwargs", "data.apply_chat_template_kwargs")
+REWARD_FUNCTION = {"path": "trainers/verl_reward.py", "name": "compute_score"}
+DYNAMIC_SAMPLING_NOTE = """\
+Dynamic sampling under verl 0.9.1 (read in its source):
+- The default trainer, `python3 -m verl.trainer.main_ppo` with trainer.use_v1=true and
+  trainer.v1.trainer_mode=sync, implements algorithm.filter_groups in its V1 ReplayBuffer
+  (verl/trainer/ppo/v1/replay_buffer.py, ReplayBuffer.sample; set up in trainer_base.py).
+  A finished group whose algorithm.filter_groups.metric (`acc`: the reward function's 0/1;
+  `reward`: verl's reward, overlong penalty included) is the same for all its rollouts is
+  evicted; each eviction adds two prompts of refill credit, dispatched while at most
+  max_inflight_gen_batches (default 1) x data.train_batch_size prompts are in flight, until
+  data.train_batch_size groups with signal are ready; requests still running are then drained
+  and the surplus discarded. A step therefore always trains on a full batch.
+- There is no cap on the rounds: algorithm.filter_groups.max_num_gen_batches is ignored by the
+  V1 ReplayBuffer (verl logs a warning when it is > 0), so this export does not write it; the
+  training config's dapo.dynamic_sampling.max_num_gen_batches applies to the TRL trainer only.
+- With filter_groups enabled verl forces data.gen_batch_size=1 (prompts are fetched one at a
+  time for exact refills), so the export leaves gen_batch_size unset.
+- The legacy trainer (trainer.use_v1=false, verl.trainer.main_ppo_v0 + ppo/ray_trainer.py) does
+  not read filter_groups at all, and the wheel ships no recipe/dapo package.
+"""
 
 
 def verl_rows(records: Iterable[Mapping[str, Any]], split: str) -> list[dict[str, Any]]:
@@ -86,15 +125,45 @@ def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
     return deep_merge(base, override)
 
 
+def verl09_layout(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings laid out as verl 0.9's main_ppo reads them.
+
+    Legacy reward keys (top-level `custom_reward_function`, `reward_model.reward_manager`,
+    `reward_model.reward_kwargs`), which main_ppo ignores, move under `reward.*` (a key already
+    under `reward.*` wins); `algorithm.filter_groups.max_num_gen_batches`, which its V1 trainer
+    ignores, is dropped (DYNAMIC_SAMPLING_NOTE). Any other `reward_model` key is an error: verl 0.9
+    would drop it silently.
+    """
+    out = {k: v for k, v in settings.items() if k not in ("custom_reward_function", "reward_model")}
+    legacy_rm = dict(settings.get("reward_model") or {})
+    unknown = sorted(set(legacy_rm) - {"reward_manager", "reward_kwargs"})
+    if unknown:
+        raise ValueError(f"reward_model.{unknown[0]}: verl 0.9 ignores the legacy reward_model section; "
+                         "put the setting under reward.* (see verl/trainer/config/reward/reward.yaml)")
+    legacy: dict[str, Any] = {}
+    if settings.get("custom_reward_function"):
+        legacy["custom_reward_function"] = dict(settings["custom_reward_function"])
+    if legacy_rm.get("reward_manager"):
+        legacy["reward_manager"] = {"name": str(legacy_rm["reward_manager"])}
+    if legacy_rm.get("reward_kwargs"):
+        legacy["reward_kwargs"] = dict(legacy_rm["reward_kwargs"])
+    out["reward"] = _deep_merge(legacy, settings.get("reward") or {})
+    groups = ((out.get("algorithm") or {}).get("filter_groups") or {})
+    if "max_num_gen_batches" in groups:
+        filter_groups = {k: v for k, v in groups.items() if k != "max_num_gen_batches"}
+        out["algorithm"] = {**out["algorithm"], "filter_groups": filter_groups}
+    return out
+
+
 def verl_settings(train_cfg: Mapping[str, Any], train_file: str, val_file: str, *,
                   nnodes: int | None = None, gpus_per_node: int | None = None,
                   checkpoint_dir: str | None = None) -> dict[str, Any]:
-    """verl's settings: the template, overlaid with the numbers of a training config."""
+    """verl 0.9's settings: the template, overlaid with the numbers of a training config."""
     import yaml
 
     from harness.models import preset
 
-    base = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
+    base = verl09_layout(yaml.safe_load(TEMPLATE.read_text(encoding="utf-8")))
     d = train_cfg["dapo"]
     build = (train_cfg.get("data") or {}).get("build") or {}
     prompts = int(d["prompts_per_step"])
@@ -103,14 +172,15 @@ def verl_settings(train_cfg: Mapping[str, Any], train_file: str, val_file: str, 
     sampling = d.get("dynamic_sampling") or {}
     top_k = int(d.get("top_k") or 0)
     mapped: dict[str, Any] = {
+        # no data.gen_batch_size: verl forces it to 1 when filter_groups is on (DYNAMIC_SAMPLING_NOTE)
         "data": {"train_files": train_file, "val_files": val_file,
                  "max_prompt_length": int(build.get("max_prompt_tokens", 16384)),
                  "max_response_length": int(d["max_completion_length"]),
-                 "train_batch_size": prompts, "gen_batch_size": prompts},
+                 "train_batch_size": prompts},
+        # metric "acc": reward_extra_info["acc"] from compute_score (0/1, no overlong penalty);
+        # "reward": verl's canonical pre-KL reward, the overlong penalty included (TRL's "reward")
         "algorithm": {"filter_groups": {"enable": bool(sampling.get("enable", True)),
-                                        "metric": ("acc" if sampling.get("metric", "acc") == "acc"
-                                                   else "score"),
-                                        "max_num_gen_batches": int(sampling.get("max_num_gen_batches", 10))}},
+                                        "metric": "reward" if sampling.get("metric") == "reward" else "acc"}},
         "actor_rollout_ref": {
             "model": {"path": preset(train_cfg["base_model"]).hf_id},
             "actor": {"clip_ratio_low": float(d["epsilon"]), "clip_ratio_high": float(d["epsilon_high"]),
@@ -124,11 +194,14 @@ def verl_settings(train_cfg: Mapping[str, Any], train_file: str, val_file: str, 
             "rollout": {"n": int(d["num_generations"]), "temperature": float(d["temperature"]),
                         "top_p": float(d["top_p"]), "top_k": top_k if top_k > 0 else -1},
         },
-        "reward_model": {"reward_kwargs": {
-            "overlong_buffer_cfg": {"enable": bool(overlong.get("enable", False)),
-                                    "len": int(overlong.get("cache", 4096)),
-                                    "penalty_factor": float(overlong.get("factor", 1.0)), "log": False},
-            "max_resp_len": int(d["max_completion_length"])}},
+        "reward": {
+            "custom_reward_function": dict(REWARD_FUNCTION),
+            "reward_manager": {"name": "dapo"},
+            "reward_kwargs": {  # read by verl's DAPORewardManager from config.reward.reward_kwargs
+                "overlong_buffer_cfg": {"enable": bool(overlong.get("enable", False)),
+                                        "len": int(overlong.get("cache", 4096)),
+                                        "penalty_factor": float(overlong.get("factor", 1.0)), "log": False},
+                "max_resp_len": int(d["max_completion_length"])}},
         "trainer": {"experiment_name": str(train_cfg["name"]), "total_training_steps": int(d["max_steps"])},
     }
     if d.get("chat_template_kwargs"):
@@ -157,15 +230,27 @@ def _hydra_value(value: Any) -> str:
     return text
 
 
-def hydra_overrides(settings: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Flatten nested settings into `++a.b.c=value` overrides (force-add-or-override)."""
+def _is_added(path: str, added: Iterable[str]) -> bool:
+    return any(path == key or path.startswith(key + ".") for key in added)
+
+
+def hydra_overrides(settings: Mapping[str, Any], prefix: str = "",
+                    added: Iterable[str] = ADDED_KEYS) -> list[str]:
+    """Flatten nested settings into Hydra overrides for verl's strict (struct) config.
+
+    `a.b.c=value` overrides a key verl's schema has (a misspelt one fails the compose);
+    `+a.b.c=value` adds one under `added` (keys the schema does not declare; `+` on a key that
+    exists fails too). Never `++`, which accepts any spelling.
+    """
+    added = tuple(added)
     out: list[str] = []
     for key, value in settings.items():
         path = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, Mapping) and value:
-            out.extend(hydra_overrides(value, path))
+            out.extend(hydra_overrides(value, path, added))
         else:
-            out.append(f"++{path}={_hydra_value(value)}")
+            text = "{}" if isinstance(value, Mapping) else _hydra_value(value)
+            out.append(f"{'+' if _is_added(path, added) else ''}{path}={text}")
     return out
 
 
@@ -179,6 +264,34 @@ def write_launch(out_dir: Path) -> Path:
                       encoding="utf-8")
     script.chmod(0o755)
     return script
+
+
+def config_header() -> str:
+    """The comment block that heads the exported verl-dapo.yaml."""
+    lines = [f"verl {VERL_VERSION} settings for `python3 -m verl.trainer.main_ppo` (written by "
+             "trainers/verl_export.py;", "overrides.txt holds the same as Hydra overrides). Reward settings "
+             "live under reward.*.", "", *DYNAMIC_SAMPLING_NOTE.splitlines()]
+    return "".join(f"# {line}".rstrip() + "\n" for line in lines)
+
+
+def write_readme(out_dir: Path, settings: Mapping[str, Any]) -> Path:
+    reward = settings.get("reward") or {}
+    function = reward.get("custom_reward_function") or {}
+    manager = (reward.get("reward_manager") or {}).get("name")
+    text = (f"# verl export (verl {VERL_VERSION})\n\n"
+            "- `train.parquet`, `val.parquet`: verl's RL dataset schema (data_source, prompt, ability, "
+            "reward_model, extra_info)\n"
+            "- `verl-dapo.yaml`: the resolved settings; `overrides.txt`: the same as Hydra overrides "
+            "(`key=value` for keys in verl's schema, `+key=value` only for keys it does not declare)\n"
+            "- `launch.sh`: submits `python3 -m verl.trainer.main_ppo` with those overrides to Ray\n\n"
+            f"Reward: `reward.custom_reward_function.path={function.get('path')}`, "
+            f"`name={function.get('name')}`, `reward.reward_manager.name={manager}`, "
+            "`reward.reward_kwargs` (overlong buffer). verl 0.9's main_ppo ignores the legacy top-level "
+            "`custom_reward_function` and `reward_model.*` keys.\n\n"
+            f"## {DYNAMIC_SAMPLING_NOTE}")
+    path = out_dir / "README.md"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def export_verl(dataset_path: str | Path, out_dir: str | Path, train_cfg: Mapping[str, Any], *,
@@ -196,18 +309,20 @@ def export_verl(dataset_path: str | Path, out_dir: str | Path, train_cfg: Mappin
     val_file = write_parquet(verl_rows(val or train[:1], "val"), out / "val.parquet")
     settings = verl_settings(train_cfg, str(train_file), str(val_file), nnodes=nnodes,
                              gpus_per_node=gpus_per_node, checkpoint_dir=str(out / "checkpoints"))
-    (out / "verl-dapo.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    (out / "verl-dapo.yaml").write_text(config_header() + yaml.safe_dump(settings, sort_keys=False),
+                                        encoding="utf-8")
     overrides = hydra_overrides(settings)
     (out / "overrides.txt").write_text("\n".join(overrides) + "\n", encoding="utf-8")
     launch = write_launch(out)
+    readme = write_readme(out, settings)
     manifest = {"dataset": str(Path(dataset_path).resolve()), "dataset_sha256_16": file_hash(dataset_path),
                 "train_rows": len(train), "val_rows": len(val), "config_hash": stable_hash(settings, 16),
                 "reward_function": str(REPO_ROOT / "trainers" / "verl_reward.py") + ":compute_score",
-                "builder": header.get("builder_version")}
+                "builder": header.get("builder_version"), "verl_version": VERL_VERSION}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return {"train": str(train_file), "val": str(val_file), "config": str(out / "verl-dapo.yaml"),
             "overrides": str(out / "overrides.txt"), "launch": str(launch),
-            "manifest": str(out / "manifest.json")}
+            "manifest": str(out / "manifest.json"), "readme": str(readme)}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, str]:

@@ -1,16 +1,19 @@
 """verl custom reward function for GenSelect selection tasks.
 
-verl loads this file by path (`custom_reward_function.path=trainers/verl_reward.py`,
-`custom_reward_function.name=compute_score`) and calls
+verl 0.9 loads this file by path (`reward.custom_reward_function.path=trainers/verl_reward.py`,
+`reward.custom_reward_function.name=compute_score`: verl.trainer.ppo.reward.get_custom_reward_fn;
+the path is relative to the Ray job's working_dir, this repository) and its DAPO reward manager
+(`reward.reward_manager.name=dapo`) calls
 
-    compute_score(data_source, solution_str, ground_truth, extra_info=None)
+    compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...)
 
-once per rollout. The verdict is read by harness.selectors.judgment.parse_judgment, the same
+once per rollout. The legacy top-level `custom_reward_function.*` keys are ignored by verl 0.9's
+main_ppo. The verdict is read by harness.selectors.judgment.parse_judgment, the same
 function the GenSelect selector and the TRL reward use; there is no second parser. The result
 is a dict: "score" (1.0 if the judgment names a correct candidate, else 0.0; DAPO's reward
-manager adds the overlong penalty to it), "acc" (the same 0/1, which
-`algorithm.filter_groups.metric=acc` filters on), "parsed" (the index, -1 on a parse failure)
-and "parse_ok".
+manager adds the overlong penalty from `reward.reward_kwargs` to it), "acc" (the same 0/1), "parsed"
+(the index, -1 on a parse failure) and "parse_ok". The manager puts every key of the dict into
+reward_extra_info, where verl 0.9's V1 ReplayBuffer reads `algorithm.filter_groups.metric=acc`.
 
 ground_truth is the JSON written by trainers/verl_export.py:
 {"correct_positions": [...], "n_candidates": k}.
