@@ -11,9 +11,17 @@ livecodebench
          --task livecodebench:release=release_v6,start=2024-08-01,end=2025-05-01
          --task livecodebench:platform=atcoder+leetcode,difficulty=easy+medium
          --task livecodebench:source=hub        (ignore local files)   timeout=6 (s per test)
+         --task livecodebench:compare=tolerant  (floats within 1e-6; default compare=lcb)
+         --task livecodebench:extract=lenient   (last python block; default extract=lcb)
          Defaults: release_v6 and the paper's v6 window 2024-08-01..2025-05-01 (both ends
          inclusive, on the contest date), every platform and difficulty. The window applies to
          the local file too (all 60 shared problems fall inside it).
+  grading by default as LiveCodeBench's official grader, so numbers are comparable with
+         published ones: compare=lcb (stripped lines, numbers as exact decimals: "1.0" == "1"
+         but "0.30000000000000004" != "0.3"; returned values by ==) and extract=lcb (the lines
+         between the last two lines containing ```). compare=tolerant keeps a float tolerance
+         for problems whose statement allows an error; extract=lenient takes the last python
+         block (see harness/grading/code_extract.py and harness/sandbox/compare.py).
   ids    "lcb-<question_id>" (e.g. lcb-arc184_c, lcb-3604), the same from either source.
 
 humaneval
@@ -47,8 +55,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from harness.grading.code_extract import EXTRACT_RULES
 from harness.grading.code_grader import CodeGrader
 from harness.grading.code_types import CodeTest, CodeTestsError, Completion, HumanEvalTests, LcbTests
+from harness.sandbox.compare import COMPARE_MODES
 from harness.settings import Settings
 from harness.task import TaskDataError
 from harness.types import Problem, Reference, stable_hash
@@ -275,6 +285,8 @@ class LiveCodeBenchTask:
 
     def grader(self) -> CodeGrader:
         return CodeGrader(timeout_s=float(self.options.get("timeout", 6)),
+                          comparison=self.options.get("compare", "lcb"),
+                          extraction=self.options.get("extract", "lcb"),
                           cache_dir=self.settings.results_dir / "cache" / "exec")
 
     def prompt(self, problem: Problem) -> str:
@@ -287,7 +299,12 @@ class LiveCodeBenchTask:
 
 
 def livecodebench(settings: Settings, arg: str | None = None, hub_id: str | None = None) -> LiveCodeBenchTask:
-    opts = parse_args(arg, {"release", "start", "end", "platform", "difficulty", "source", "timeout"})
+    opts = parse_args(arg, {"release", "start", "end", "platform", "difficulty", "source", "timeout",
+                            "compare", "extract"})
+    if opts.get("compare", "lcb") not in COMPARE_MODES:
+        raise TaskDataError(f"livecodebench: compare must be one of {', '.join(COMPARE_MODES)}")
+    if opts.get("extract", "lcb") not in EXTRACT_RULES:
+        raise TaskDataError(f"livecodebench: extract must be one of {', '.join(EXTRACT_RULES)}")
     return LiveCodeBenchTask(settings, hub_id=hub_id, options=opts)
 
 

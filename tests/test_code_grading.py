@@ -48,18 +48,26 @@ def test_extraction_rule(text, code, method):
 
 
 # -- comparison ----------------------------------------------------------------------------
-def test_output_comparison_follows_lcb_with_a_float_tolerance():
-    assert compare.outputs_match("3\n", "3")
-    assert compare.outputs_match("  1 2  \n3\n\n", "1 2\n3")
-    assert compare.outputs_match("1.0 0.50", "1 0.5")  # Decimal equality, as LCB
-    assert compare.outputs_match("0.3333333", "0.33333333333")  # tolerance 1e-6
-    assert not compare.outputs_match("0.334", "0.333")
-    assert not compare.outputs_match("1000000001", "1000000000")  # integers exact
-    assert not compare.outputs_match("1\n2", "1")
-    assert not compare.outputs_match("Yes", "yes")
-    assert compare.values_match((1, 2), [1, 2]) and compare.values_match(1, True)
-    assert compare.values_match([0.1 + 0.2], [0.3]) and not compare.values_match([1, 2], [2, 1])
-    assert compare.stdout_digest("2.0\n 3 ") == compare.stdout_digest("2\n3")
+def test_output_comparison_is_lcb_by_default_with_a_tolerant_option():
+    # the full table against LiveCodeBench's rule is in tests/test_lcb_conformance.py
+    for mode in compare.COMPARE_MODES:
+        assert compare.outputs_match("3\n", "3", mode)
+        assert compare.outputs_match("  1 2  \n3\n\n", "1 2\n3", mode)
+        assert compare.outputs_match("1.0 0.50", "1 0.5", mode)  # Decimal equality, as LCB
+        assert not compare.outputs_match("0.334", "0.333", mode)
+        assert not compare.outputs_match("1000000001", "1000000000", mode)  # integers exact
+        assert not compare.outputs_match("1\n2", "1", mode)
+        assert not compare.outputs_match("Yes", "yes", mode)
+        assert compare.values_match((1, 2), [1, 2], mode) and compare.values_match(1, True, mode)
+        assert not compare.values_match([1, 2], [2, 1], mode)
+        assert (compare.digest_for(compare.stdout_digest("2.0\n 3 "), mode)
+                == compare.digest_for(compare.stdout_digest("2\n3"), mode))
+    assert not compare.outputs_match("0.3333333", "0.33333333333")  # LCB: exact decimals
+    assert compare.outputs_match("0.3333333", "0.33333333333", "tolerant")  # tolerance 1e-6
+    assert not compare.values_match([0.1 + 0.2], [0.3])
+    assert compare.values_match([0.1 + 0.2], [0.3], "tolerant")
+    with pytest.raises(ValueError, match="unknown comparison"):
+        compare.outputs_match("1", "1", "fuzzy")
 
 
 # -- LCB data handling -------------------------------------------------------------------------

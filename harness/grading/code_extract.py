@@ -1,6 +1,15 @@
-"""Extracting the program from a model response (code tasks).
+"""Extracting the program from a model response (code tasks). Two rules (`EXTRACT_RULES`).
 
-The rule, in order:
+"lcb" (LiveCodeBench problems, the default there): LiveCodeBench's own extraction
+(lcb_runner/utils/extraction_utils.py, `extract_code`, for every chat model style but
+CodeLLaMaInstruct and GenericBase): split the text on "\n", find the lines that contain
+"```" anywhere, and take the lines strictly between the last two of them; fewer than two
+such lines -> no code. So the last block wins whatever its tag (a trailing ```text block of
+sample output is taken), and a truncated last block takes the text between the last complete
+block and it. Only `</think>` is handled before it, as everywhere in the harness (rule 1 below).
+A block that is empty or blank gives no code (LCB fails such a program when it loads it).
+
+"lenient" (HumanEval full-function answers; LiveCodeBench with `extract=lenient`), in order:
   1. Reasoning: only the text after the last `</think>` counts. A response that opens `<think>`
      and never closes it has no final answer: no code.
   2. The last fenced block tagged as Python (```python, ```py, ```python3; any case). A final
@@ -18,7 +27,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-EXTRACT_VERSION = "1"
+EXTRACT_VERSION = "2"
+EXTRACT_RULES = ("lcb", "lenient")
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$",
                     re.MULTILINE | re.DOTALL)
@@ -31,7 +41,7 @@ _CODE_HINT = re.compile(r"^\s*(def |class |import |from \S+ import |for |while |
 @dataclass(frozen=True)
 class Extraction:
     code: str | None
-    method: str  # python-block | last-block | unclosed-block | whole-text | none:<why>
+    method: str  # lcb-block | python-block | last-block | unclosed-block | whole-text | none:<why>
 
 
 def final_text(text: str) -> str | None:
@@ -43,7 +53,27 @@ def final_text(text: str) -> str | None:
     return text
 
 
-def extract(text: str) -> Extraction:
+def extract_lcb(text: str) -> Extraction:
+    """LiveCodeBench's rule: the lines between the last two lines that contain a code fence."""
+    body = final_text(text)
+    if body is None:
+        return Extraction(None, "none:unfinished-reasoning")
+    lines = body.split("\n")
+    fences = [i for i, line in enumerate(lines) if "```" in line]
+    if len(fences) < 2:
+        return Extraction(None, "none:fewer-than-two-fence-lines")
+    code = "\n".join(lines[fences[-2] + 1:fences[-1]])
+    if not code.strip():
+        return Extraction(None, "none:empty-block")
+    return Extraction(code, "lcb-block")
+
+
+def extract(text: str, rule: str = "lenient") -> Extraction:
+    """The program in a response by `rule` (see the module docstring)."""
+    if rule == "lcb":
+        return extract_lcb(text)
+    if rule != "lenient":
+        raise ValueError(f"unknown extraction rule {rule!r}; known: {', '.join(EXTRACT_RULES)}")
     body = final_text(text)
     if body is None:
         return Extraction(None, "none:unfinished-reasoning")
@@ -78,9 +108,9 @@ def _looks_like_code(text: str) -> bool:
     return True
 
 
-def extract_code(text: str) -> str | None:
-    """The program in a response, or None (see the module docstring for the rule)."""
-    return extract(text).code
+def extract_code(text: str, rule: str = "lenient") -> str | None:
+    """The program in a response, or None (see the module docstring for the rules)."""
+    return extract(text, rule).code
 
 
 def prompt_imports(prompt: str) -> str:

@@ -1,8 +1,21 @@
 """The code grader: sandboxed execution -> verdicts (AC/WA/TLE/RE/CE/MLE) and behaviour clusters.
 
-Per candidate: extract the program (code_extract; HumanEval body completions are used as
-they are), compile it (CE: no run), run the tests in the sandbox (harness.sandbox), and take
-the verdict of the first failing test (detail "test <i>: ..."); all tests pass -> AC.
+Per candidate: extract the program (code_extract: LiveCodeBench's own rule for LCB problems,
+unless `extraction="lenient"`; the lenient rule for HumanEval full answers; HumanEval body
+completions are used as they are), compile it (CE: no run), run the tests in the sandbox
+(harness.sandbox), and take the verdict of the first failing test (detail "test <i>: ...");
+all tests pass -> AC. LCB outputs are compared by LiveCodeBench's official rule
+(`comparison="lcb"`: stripped lines, numbers as exact decimals, returned values by ==) or by a
+tolerant one (`comparison="tolerant"`); see harness/sandbox/compare.py.
+
+Where this differs from LiveCodeBench's own grader: LCB runs a program inside its grader's
+process (stdin code wrapped in a function, stdin and stdout patched; one `Solution()` instance
+for all the tests of a functional problem); the harness runs each test as its own process, as
+a judge does. Programs whose outcome depends on that can get another verdict: output printed
+from a thread after the function returned, stdin read twice, streams bound before LCB patches
+them (`from sys import stdin, stdout`), code that breaks inside a function (module-level
+`global`), state kept on the `Solution` instance. tests/test_lcb_conformance.py documents each
+class.
 
 Behaviour clusters (what `majority` votes on): every candidate is also run on the problem's
 behaviour inputs - test INPUTS only, never expected outputs (LCB: public test inputs plus the
@@ -30,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from harness.grading.code_extract import EXTRACT_VERSION, extract, prompt_imports
+from harness.grading.code_extract import EXTRACT_RULES, EXTRACT_VERSION, extract, prompt_imports
 from harness.grading.code_types import (
     VERDICTS_CODE,
     CodeTests,
@@ -49,7 +62,7 @@ from harness.sandbox.runners import FUNCTIONAL_RUNNER, HUMANEVAL_RUNNER, with_pr
 from harness.types import Candidate, Grade, Problem, Reference
 
 GRADER_NAME = "code-exec"
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"  # 2: LCB's exact comparison and extraction by default
 __all__ = ["CodeGrader", "GRADER_NAME", "GRADER_VERSION", "VERDICTS_CODE"]
 
 
@@ -73,13 +86,23 @@ class CodeGrader:
     cache_dir: str | os.PathLike | None = None
     python: str | None = None
     isolation_mode: str = "auto"
+    comparison: str = compare.DEFAULT_MODE  # LCB outputs: "lcb" (official) or "tolerant"
+    extraction: str = "lcb"  # LCB answers: "lcb" (official) or "lenient" (code_extract)
     name: str = GRADER_NAME
     last_isolation: dict | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        compare.check_mode(self.comparison)
+        if self.extraction not in EXTRACT_RULES:
+            raise ValueError(f"unknown extraction rule {self.extraction!r}; "
+                             f"known: {', '.join(EXTRACT_RULES)}")
 
     @property
     def version(self) -> str:
         memory = f"-m{self.memory_mb}" if self.memory_mb != 2048 else ""
-        return f"{GRADER_VERSION}.x{EXTRACT_VERSION}-t{self.timeout_s:g}{memory}"
+        rules = (f"-{self.comparison}" if self.comparison != compare.DEFAULT_MODE else "") + (
+            f"-x{self.extraction}" if self.extraction != "lcb" else "")
+        return f"{GRADER_VERSION}.x{EXTRACT_VERSION}-t{self.timeout_s:g}{memory}{rules}"
 
     def isolation(self) -> dict:
         """The sandbox isolation in force on this host (from the last grading, else probed)."""
@@ -120,7 +143,7 @@ class CodeGrader:
                                       file=sys.stderr)
                             for i, result in ex.map(jobs):
                                 plan = todo[i]
-                                plan.outcome = _outcome(plan.ref, result)
+                                plan.outcome = _outcome(plan.ref, result, self.comparison)
                                 if plan.outcome.verdict != "error":
                                     cache.put(plan.key, plan.outcome)
                                 bar.update(1)
@@ -138,7 +161,7 @@ class CodeGrader:
         if isinstance(tests, HumanEvalTests) and tests.completion == "body":
             code, method = tests.prompt + cand.text, "completion"
         else:
-            extraction = extract(cand.text)
+            extraction = extract(cand.text, self.extraction if isinstance(tests, LcbTests) else "lenient")
             code, method = extraction.code, extraction.method
             if code is not None and isinstance(tests, HumanEvalTests):
                 code = prompt_imports(tests.prompt) + code
@@ -170,9 +193,9 @@ class CodeGrader:
                     args = ["__unparseable_input__"]
                 spec = repr({"func_name": tests.func_name, "args": args}) + "\n"
                 return Run(argv=("runner.py",), stdin=spec.encode(), channel=True, always=always,
-                           expect=None if expected is None else ("json", expected))
+                           expect=None if expected is None else ("json", expected, self.comparison))
             return Run(argv=("prog.py",), stdin=inp.encode(), always=always,
-                       expect=None if expected is None else ("stdout", expected))
+                       expect=None if expected is None else ("stdout", expected, self.comparison))
 
         runs = [make(inp, out) for inp, out in graded]
         runs += [make(inp, None) for inp in behaviour if inp not in {i for i, _ in graded}]
@@ -196,7 +219,7 @@ _STATUS_VERDICT: dict[str, Verdict] = {"timeout": "TLE", "memory": "MLE", "outpu
                                        "failed": "RE"}
 
 
-def _outcome(ref: CodeTests, result: JobResult) -> CodeVerdict:
+def _outcome(ref: CodeTests, result: JobResult, mode: str = compare.DEFAULT_MODE) -> CodeVerdict:
     if result.error is not None:
         return CodeVerdict("error", result.error)
     if result.compile_error is not None:
@@ -216,7 +239,7 @@ def _outcome(ref: CodeTests, result: JobResult) -> CodeVerdict:
     inputs = [t.input for t in ref.tests]
     inputs += [i for i in behaviour if i not in set(inputs)]
     by_input = dict(zip(inputs, result.runs))
-    signature = tuple(_behaviour_element(by_input.get(i), functional) for i in behaviour)
+    signature = tuple(_behaviour_element(by_input.get(i), functional, mode) for i in behaviour)
     return CodeVerdict(verdict, detail, signature or None)
 
 
@@ -230,7 +253,7 @@ def _run_verdict(run, functional: bool) -> Verdict:
     return "RE"
 
 
-def _behaviour_element(run, functional: bool) -> str:
+def _behaviour_element(run, functional: bool, mode: str) -> str:
     if run is None or run.status in ("skipped", "error"):
         return "!missing"
     if run.status != "ok":
@@ -238,11 +261,11 @@ def _behaviour_element(run, functional: bool) -> str:
     if functional:
         for record in run.records:
             if "result" in record:
-                return "ok:" + compare.value_digest(record["result"])
+                return "ok:" + compare.value_digest(record["result"], mode)
             if "error" in record:
                 return "!" + str(record["error"])
         return "!no-result"
-    return "ok:" + (run.stdout_digest or "")
+    return "ok:" + compare.digest_for(run.stdout_digest or "", mode)
 
 
 def _humaneval_outcome(ref: HumanEvalTests, result: JobResult) -> CodeVerdict:
@@ -267,7 +290,7 @@ def _humaneval_outcome(ref: HumanEvalTests, result: JobResult) -> CodeVerdict:
         values = got[-1]["behaviour"] if got else None
         if values:
             signature = tuple(("!" + v[1:]) if isinstance(v, str) and v.startswith("!")
-                              else "ok:" + compare.value_digest(v) for v in values)
+                              else "ok:" + compare.value_digest(v, "tolerant") for v in values)
     else:
         signature = ("code:",)  # no behaviour inputs: identical programs cluster (digest added in _grades)
     return CodeVerdict(verdict, detail[:500], signature)

@@ -64,8 +64,9 @@ del _head, _null
 
 
 def _plain(value, depth=0):
-    # A value as plain literals (what the worker's ast.literal_eval accepts): tuples become
-    # lists (as LCB does), anything else unknown becomes a tagged repr that equals nothing.
+    # A value as plain literals (what the worker's ast.literal_eval accepts): tuples stay
+    # tuples (the comparison decides: LCB makes only a top-level tuple a list), anything else
+    # unknown becomes a tagged repr that equals nothing.
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -74,8 +75,10 @@ def _plain(value, depth=0):
         return ["__float__", repr(value)]
     if depth > 50:
         return ["__deep__"]
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):
         return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v, depth + 1) for v in value)
     if isinstance(value, dict):
         return {(_plain(k, depth + 1) if isinstance(k, (str, int, bool)) or k is None else repr(k)):
                 _plain(v, depth + 1) for k, v in value.items()}
