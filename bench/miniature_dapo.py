@@ -49,6 +49,7 @@ from harness.selectors.simple import Oracle, Random
 from harness.selectors.voting import Majority
 from harness.settings import Settings
 from trainers.selection_data import BuildOptions, build_selection_tasks
+from trainers.tasks_schema import SelectionTask
 from trainers.train import load_config, prepare_sources, token_counter
 from trainers.train import main as train_main
 
@@ -91,10 +92,10 @@ def judge(label: str, model: str, budget: int, inputs, sets, samples: int, opts,
                         for k in range(len(sets))]}
 
 
-def per_problem(tasks: list[dict], values: list[float]) -> np.ndarray:
+def per_problem(tasks: list[SelectionTask], values: list[float]) -> np.ndarray:
     by_problem: dict[str, list[float]] = {}
     for t, v in zip(tasks, values):
-        by_problem.setdefault(t["problem_id"], []).append(v)
+        by_problem.setdefault(t.problem_id, []).append(v)
     return np.array([np.mean(by_problem[p]) for p in sorted(by_problem)])
 
 
@@ -151,8 +152,7 @@ def main() -> None:
     pools, correct = build_problem_pools(problems, source.candidates, source.grades, source.task.kind)
     where = {p.id: i for i, p in enumerate(problems)}
     position = {p.id: {c.index: k for k, c in enumerate(source.candidates[p.id])} for p in problems}
-    sets = [(where[t["problem_id"]], [position[t["problem_id"]][i] for i in t["shown_indices"]])
-            for t in tasks]
+    sets = [(where[t.problem_id], [position[t.problem_id][i] for i in t.shown_indices]) for t in tasks]
     options = EvalOptions(progress=False)
     baselines = score_sets([Random(), Majority(), Oracle()], pools, correct, sets, options)
     rows: dict[str, dict] = {name: {"values": baselines[name].credit.tolist()}
@@ -214,9 +214,9 @@ def main() -> None:
         "paired_trained_minus": {name: d.__dict__ for name, d in diffs.items()},
         "examples": {k: v.get("examples") for k, v in rows.items()},
         "seconds": time.time() - started,
-        "per_task": [{"task_id": t["task_id"], "problem_id": t["problem_id"],
-                      "shown_indices": t["shown_indices"],
-                      "correct_positions": t["correct_positions"],
+        # a JSON report takes plain dicts: the task's fields are model_dump-ed here, at the boundary
+        "per_task": [{**t.model_dump(mode="json", include={"task_id", "problem_id", "shown_indices",
+                                                           "correct_positions"}),
                       "choices": {label: rows[label]["choices"][i] for label, _, _ in judges}}
                      for i, t in enumerate(tasks)]})
     print("\n".join(lines))

@@ -1,10 +1,12 @@
-"""A scripted backend for orchestration tests (never a substitute for the real-model tier)."""
+"""A scripted backend for orchestration tests (never a substitute for the real-model tier), and
+hand-made selection tasks for the trainer tests."""
 
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
 from harness.backends.base import GenRequest, GenResult
+from trainers.tasks_schema import SelectionTask
 
 
 class ScriptedBackend:
@@ -28,3 +30,13 @@ class ScriptedBackend:
 
     def close(self) -> None:
         self.closed = True
+
+
+def selection_task(task_id: str, prompt: str, n_candidates: int,
+                   correct_positions: Sequence[int]) -> SelectionTask:
+    """A selection task from a prompt and its answer key; the other fields are plausible filler."""
+    return SelectionTask(task_id=task_id, pool_key="fake", pool_ref="synthetic/fake/fake",
+                         problem_id=task_id, task="synthetic", kind="math",
+                         shown_indices=tuple(range(n_candidates)), correct_positions=tuple(correct_positions),
+                         n_candidates=n_candidates, pass_rate=0.25, prompt_tokens=(len(prompt) + 3) // 4,
+                         prompt_version="genselect_v1", prompt=prompt)

@@ -12,6 +12,10 @@ import os
 
 import pytest
 
+from trainers.tasks_schema import SelectionTask
+
+from fakes import selection_task
+
 torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -41,13 +45,13 @@ def _tiny_model(folder) -> str:
     return str(folder)
 
 
-def _records(n: int) -> list[dict]:
+def _records(n: int) -> list[SelectionTask]:
     records = []
     for i in range(n):
         k = 2 + i % 2
         solutions = "\n\n".join(f"Solution {j}:\n{i} + {j} = {i + j}" for j in range(k))
-        records.append({"task_id": f"t{i}", "n_candidates": k, "correct_positions": [i % k],
-                        "prompt": f"Problem:\nWhat is {i} + {i % k}?\n\n{solutions}\n\nJudgment: <index>"})
+        prompt = f"Problem:\nWhat is {i} + {i % k}?\n\n{solutions}\n\nJudgment: <index>"
+        records.append(selection_task(f"t{i}", prompt, k, [i % k]))
     return records
 
 

@@ -15,6 +15,8 @@ import pytest
 from trainers.dapo_config import DAPO_DEFAULTS, grpo_config, rollout_lr_scheduler, step_plan
 from trainers.reward import SelectionReward, overlong_penalty
 
+from fakes import selection_task
+
 
 def _dapo(**overrides):
     return {**DAPO_DEFAULTS, "bf16": False, **overrides}
@@ -167,8 +169,7 @@ def _tiny_trainer(tmp_path, dapo_overrides, calls):
     model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
                                          num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
                                          max_position_embeddings=512, tie_word_embeddings=True))
-    records = [{"prompt": f"Task {i}: pick one. Judgment: <index>", "n_candidates": 2,
-                "correct_positions": [0], "task_id": f"t{i}"} for i in range(8)]
+    records = [selection_task(f"t{i}", f"Task {i}: pick one. Judgment: <index>", 2, [0]) for i in range(8)]
 
     def scripted(prompts, completions, completion_ids, **_):
         calls.append(len(completions))  # one call per generation batch

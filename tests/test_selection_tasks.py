@@ -49,7 +49,7 @@ def _build(pool, opts, kind="math"):
 
 
 def _shown(records):
-    return {i for r in records for i in r["shown_indices"]}
+    return {i for r in records for i in r.shown_indices}
 
 
 GOOD_RIGHT = ("<think>6*7=42</think>The product is \\boxed{42}.", True, "42")
@@ -72,7 +72,7 @@ def test_boxed_rule_needs_closed_thinking_and_exactly_one_box_in_the_final_segme
     assert stats.dropped_unfinished_thinking == 1
     assert stats.dropped_not_one_boxed == 3  # two boxes; box only while thinking; no box at all
     for rec in out:
-        assert rec["pass_rate"] == pytest.approx(1 / 8)  # the generator's, before any filter
+        assert rec.pass_rate == pytest.approx(1 / 8)  # the generator's, before any filter
     # the option off (the default): the same pool keeps every candidate that has an answer
     loose, loose_stats = _build(pool, BuildOptions(max_pass_rate=0.5, tasks_per_problem=4, seed=3))
     assert loose_stats.dropped_not_one_boxed == loose_stats.dropped_unfinished_thinking == 0
@@ -85,7 +85,7 @@ def test_wrong_candidates_without_an_answer_are_dropped():
     out, stats = _build(pool, BuildOptions(max_pass_rate=0.5))
     assert stats.dropped_unanswered_wrong == 3
     # one correct + one answered wrong remain: every task is exactly that pair
-    assert out and all(sorted(r["shown_indices"]) == [0, 1] for r in out)
+    assert out and all(sorted(r.shown_indices) == [0, 1] for r in out)
     # without the rule the unanswered ones are shown too (kept as an option for old datasets)
     kept, kept_stats = _build(pool, BuildOptions(max_pass_rate=0.5, drop_unanswered_wrong=False, seed=1))
     assert kept_stats.dropped_unanswered_wrong == 0 and _shown(kept) & {2, 3, 4}
@@ -188,8 +188,8 @@ def test_builder_reports_set_size_and_correct_count_distributions(capsys):
 
     src = PoolSource(pool=_Pool(), task=_Task(), candidates=cands, grades=grades)
     records, stats = build_selection_tasks([src], BuildOptions(require_boxed_answer=True), guard=EvalGuard())
-    sizes = Counter(r["n_candidates"] for r in records)
-    correct = Counter(len(r["correct_positions"]) for r in records)
+    sizes = Counter(r.n_candidates for r in records)
+    correct = Counter(len(r.correct_positions) for r in records)
     assert stats.set_sizes == dict(sizes) and stats.correct_per_set == dict(correct)
     assert sum(stats.set_sizes.values()) == len(records) == 48
     assert all(1 <= c <= 4 for c in stats.correct_per_set)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import DataError
 from harness.selectors.genselect import GenSelect, candidate_view
 from harness.types import Candidate, Grade, Problem
 from trainers.reward import SelectionReward, judge_reward, overlong_penalty, score
@@ -31,6 +32,9 @@ from trainers.selection_data import (
     read_dataset,
     write_dataset,
 )
+from trainers.tasks_schema import SelectionTask
+
+from fakes import selection_task
 
 # -- synthetic graded pools ------------------------------------------------------------------
 
@@ -105,16 +109,16 @@ def test_builder_task_shape_rules():
         texts = {c.index: c.text for c in cands}
         signatures = set()
         for rec in out:
-            shown, pos = rec["shown_indices"], rec["correct_positions"]
-            assert 2 <= len(shown) <= 16 and len(shown) <= total and rec["n_candidates"] == len(shown)
+            shown, pos = rec.shown_indices, rec.correct_positions
+            assert 2 <= len(shown) <= 16 and len(shown) <= total and rec.n_candidates == len(shown)
             assert len(set(shown)) == len(shown)
-            assert pos == [k for k, idx in enumerate(shown) if idx in correct_idx]
+            assert pos == tuple(k for k, idx in enumerate(shown) if idx in correct_idx)
             assert 1 <= len(pos) <= len(shown) // 2  # at least one correct, at most half
             assert len(shown) - len(pos) >= 1
             view = [candidate_view(texts[k], "math", 3000) for k in shown]
             # identical to evaluation
-            assert rec["prompt"] == GenSelect().build_prompt(problem.statement, view)
-            assert rec["pool_key"] == "poolkey" and rec["problem_id"] == problem.id
+            assert rec.prompt == GenSelect().build_prompt(problem.statement, view)
+            assert rec.pool_key == "poolkey" and rec.problem_id == problem.id
             signatures.add(tuple(sorted(shown)))
             sizes.append((len(shown), min(total, 16)))
         assert len(signatures) == len(out)  # deduplicated
@@ -130,11 +134,11 @@ def test_builder_shuffles_and_balances_when_correct_exceed_incorrect():
     for i in range(20):
         out, stats, _, grades = _tasks(_problem(i), 10, 3, opts)
         for rec in out:
-            assert len(rec["correct_positions"]) <= len(rec["shown_indices"]) // 2
-            orders_sorted += rec["shown_indices"] == sorted(rec["shown_indices"])
-            seen_correct.update(rec["shown_indices"][p] for p in rec["correct_positions"])
+            assert len(rec.correct_positions) <= len(rec.shown_indices) // 2
+            orders_sorted += list(rec.shown_indices) == sorted(rec.shown_indices)
+            seen_correct.update(rec.correct_indices)
         # correct ones are first dropped down to the number of incorrect (3 of 10 survive)
-        per_problem = {rec["shown_indices"][p] for rec in out for p in rec["correct_positions"]}
+        per_problem = {i for rec in out for i in rec.correct_indices}
         assert len(per_problem) <= 3
     assert orders_sorted < 40  # not presented in pool order
 
@@ -143,19 +147,19 @@ def test_builder_rotations_put_each_correct_candidate_at_every_position():
     opts = BuildOptions(max_pass_rate=1.01, tasks_per_problem=3, rotate_positions=True)
     plain, _, _, _ = _tasks(_problem(7), 2, 6, BuildOptions(max_pass_rate=1.01, tasks_per_problem=3))
     out, stats, _, _ = _tasks(_problem(7), 2, 6, opts)
-    by_set: dict[tuple[int, ...], list[dict]] = {}
+    by_set: dict[tuple[int, ...], list[SelectionTask]] = {}
     for rec in out:
-        by_set.setdefault(tuple(sorted(rec["shown_indices"])), []).append(rec)
+        by_set.setdefault(tuple(sorted(rec.shown_indices)), []).append(rec)
     assert len(by_set) == len(plain)
-    assert stats.tasks == len(out) == sum(len(r["shown_indices"]) for r in plain)
+    assert stats.tasks == len(out) == sum(len(r.shown_indices) for r in plain)
     for group in by_set.values():
-        k = group[0]["n_candidates"]
-        assert len(group) == k and len({r["task_id"] for r in group}) == k
+        k = group[0].n_candidates
+        assert len(group) == k and len({r.task_id for r in group}) == k
         # every correct candidate is shown once at each position, and the prompt follows the order
-        for index in {r["shown_indices"][p] for r in group for p in r["correct_positions"]}:
-            assert sorted(r["shown_indices"].index(index) for r in group) == list(range(k))
+        for index in {i for r in group for i in r.correct_indices}:
+            assert sorted(r.shown_indices.index(index) for r in group) == list(range(k))
         for rec in group:
-            solutions = rec["prompt"].split("Solution ")[1:]
+            solutions = rec.prompt.split("Solution ")[1:]
             assert len(solutions) == k
 
 
@@ -167,7 +171,7 @@ def test_builder_dedupes_identical_texts_and_caps_tokens():
     assert capped == [] and stats.dropped_over_cap > 0
     lengths = []
     out, _, _, _ = _tasks(_problem(3), 3, 9, counter=lambda text: lengths.append(len(text)) or len(text))
-    assert all(rec["prompt_tokens"] == len(rec["prompt"]) for rec in out) and lengths
+    assert all(rec.prompt_tokens == len(rec.prompt) for rec in out) and lengths
 
 
 def test_dataset_roundtrip_records_what_was_shown(tmp_path):
@@ -175,8 +179,28 @@ def test_dataset_roundtrip_records_what_was_shown(tmp_path):
     path = write_dataset(tmp_path / "tasks.jsonl", records, {"stats": stats.to_json()})
     header, rows = read_dataset(path)
     assert header["kind"] == "selection-tasks" and rows == records
-    for key in ("pool_key", "problem_id", "shown_indices", "correct_positions", "prompt"):
-        assert all(key in row for row in rows)
+    # on disk: one object a line, with the keys the dict-era builder wrote (old files stay valid)
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+    assert lines == [task.model_dump(mode="json") for task in records]
+    assert all(set(line) == {"task_id", "pool_key", "pool_ref", "problem_id", "task", "kind", "shown_indices",
+                             "correct_positions", "n_candidates", "pass_rate", "prompt_tokens",
+                             "prompt_version", "prompt"} for line in lines)
+
+
+def test_dataset_row_that_is_not_a_task_names_file_and_line(tmp_path):
+    records, _ = _synthetic_build(2)
+    path = write_dataset(tmp_path / "tasks.jsonl", records, {})
+    lines = path.read_text(encoding="utf-8").splitlines()
+    broken = {**json.loads(lines[2]), "n_candidates": "many"}
+    extra = {**json.loads(lines[3]), "note": "hand-edited"}
+    for bad, why in ((broken, "n_candidates"), (extra, "note")):
+        path.write_text("\n".join([*lines[:2], json.dumps(bad), *lines[3:]]) + "\n", encoding="utf-8")
+        with pytest.raises(DataError, match=f"tasks.jsonl:3: not a valid selection task \\({why}"):
+            read_dataset(path)
+    inconsistent = {**json.loads(lines[2]), "correct_positions": [99]}
+    path.write_text("\n".join([*lines[:2], json.dumps(inconsistent)]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="tasks.jsonl:3: .*correct_positions"):
+        read_dataset(path)
 
 
 def test_builder_refuses_arith_test_split_problems():
@@ -431,8 +455,8 @@ def test_dapo_trainer_step_drops_and_refills(tmp_path):
     model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
                                          num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
                                          max_position_embeddings=512, tie_word_embeddings=True))
-    records = [{"prompt": f"Task {i}: pick one. Judgment: <index>", "n_candidates": 2 + (i % 2),
-                "correct_positions": [0], "task_id": f"t{i}"} for i in range(8)]
+    records = [selection_task(f"t{i}", f"Task {i}: pick one. Judgment: <index>", 2 + (i % 2), [0])
+               for i in range(8)]
 
     calls = []
 
@@ -579,13 +603,15 @@ def test_verl_export_schema_and_config(tmp_path):
     row = train.iloc[0]
     assert row["data_source"] == "harness/genselect-math" and row["ability"] == "selection-math"
     assert list(row["prompt"][0].keys()) == ["role", "content"] and row["prompt"][0]["role"] == "user"
-    original = next(r for r in records if r["task_id"] == row["extra_info"]["task_id"])
-    assert row["prompt"][0]["content"] == original["prompt"]
+    original = next(r for r in records if r.task_id == row["extra_info"]["task_id"])
+    assert row["prompt"][0]["content"] == original.prompt
     assert row["reward_model"]["style"] == "rule"
     truth = json.loads(row["reward_model"]["ground_truth"])
-    assert truth == {"correct_positions": original["correct_positions"],
-                     "n_candidates": original["n_candidates"]}
-    assert list(row["extra_info"]["shown_indices"]) == original["shown_indices"]
+    assert truth == {"correct_positions": list(original.correct_positions),
+                     "n_candidates": original.n_candidates}
+    assert tuple(row["extra_info"]["shown_indices"]) == original.shown_indices
+    assert list(row["extra_info"]) == ["index", "split", "task_id", "problem_id", "pool_key",
+                                       "shown_indices", "correct_positions", "n_candidates"]
     overrides = Path(paths["overrides"]).read_text().splitlines()
     # verl 0.9.1's keys (tests/test_verl_conformance.py holds them against verl's own schema):
     # plain `key=value` for keys it has, `+` only for keys it does not declare, never `++`
@@ -617,7 +643,13 @@ def test_verl_export_schema_and_config(tmp_path):
     assert code == ["actor_rollout_ref.rollout.n=8"]
     added = hydra_overrides({"reward_kwargs": {"max_resp_len": 8}}, "reward")
     assert added == ["+reward.reward_kwargs.max_resp_len=8"]
-    from trainers.verl_export import verl09_layout  # legacy template keys move to where verl 0.9 reads them
+    import yaml
+
+    from trainers.verl_export import TEMPLATE, verl09_layout
+
+    template = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))  # the shipped one: verl 0.9's layout
+    assert verl09_layout(template) == template  # no legacy reward key, no max_num_gen_batches
+    # a user's template in the legacy layout: its keys move to where verl 0.9 reads them
 
     moved = verl09_layout({"custom_reward_function": {"path": "p.py", "name": "f"},
                            "reward_model": {"reward_manager": "dapo", "reward_kwargs": {"max_resp_len": 4}},
@@ -671,7 +703,7 @@ def test_wall_clock_budget_stops_at_a_step_boundary():
     assert control.should_training_stop and spent.stopped_early
 
 
-def _selection_records(n: int) -> list[dict]:
+def _selection_records(n: int) -> list[SelectionTask]:
     from harness.selectors.genselect import GenSelect
 
     selector = GenSelect()
@@ -679,8 +711,8 @@ def _selection_records(n: int) -> list[dict]:
     for i in range(n):
         k = 2 + i % 3
         views = [f"{i} + {j} = {i + j}. The answer is {i + j}." for j in range(k)]
-        records.append({"task_id": f"t{i}", "n_candidates": k, "correct_positions": [i % k],
-                        "prompt": selector.build_prompt(f"What is {i} + {i % k}?", views)})
+        records.append(selection_task(f"t{i}", selector.build_prompt(f"What is {i} + {i % k}?", views),
+                                      k, [i % k]))
     return records
 
 
@@ -693,15 +725,15 @@ def test_warmup_targets_are_uniform_over_positions_and_ignore_correctness():
     opts = WarmupOptions(enable=True, examples=600)
     pairs = warmup_targets(records, opts)
     assert len(pairs) == 600 and pairs == warmup_targets(records, opts)  # seeded
-    by_prompt = {r["prompt"]: r for r in records}
+    by_prompt = {r.prompt: r for r in records}
     picks = Counter()
     hits = 0
     for prompt, target in pairs:
         k = int(target.removeprefix("Judgment: "))
         record = by_prompt[prompt]
-        assert 0 <= k < record["n_candidates"]
-        picks[(record["n_candidates"], k)] += 1
-        hits += k in record["correct_positions"]
+        assert 0 <= k < record.n_candidates
+        picks[(record.n_candidates, k)] += 1
+        hits += k in record.correct_positions
     for size in (2, 3, 4):  # every position of every set size is used, roughly equally
         counts = [picks[(size, k)] for k in range(size)]
         assert min(counts) > 0.6 * max(counts)

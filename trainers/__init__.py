@@ -4,6 +4,7 @@ Modules (heavy libraries are imported inside functions, so importing this packag
 
 - selection_data: selection tasks from graded pools, with the paper's filters and a refusal
   of any problem that belongs to an evaluation task.
+- tasks_schema: SelectionTask, the typed record those tasks are (one dataset line each).
 - reward: 1 if the parsed judgment names a correct candidate, else 0 (the parser is
   harness.selectors.judgment.parse_judgment, shared with the evaluation selector), plus
   DAPO's optional soft overlong penalty.

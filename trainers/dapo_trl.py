@@ -38,6 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import ConfigError, DataError, MissingPrerequisiteError
 from trainers.dapo_config import DAPO_DEFAULTS, grpo_config, rollout_lr_scheduler, step_plan
+from trainers.tasks_schema import SelectionTask
 
 # -- pure batch logic -------------------------------------------------------------------------
 
@@ -413,14 +414,15 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-def to_trl_dataset(records: Sequence[Mapping[str, Any]]):
-    """Conversational prompts (TRL applies the chat template, as the hf backend does at evaluation)."""
+def to_trl_dataset(tasks: Sequence[SelectionTask]):
+    """Conversational prompts (TRL applies the chat template, as the hf backend does at evaluation);
+    TRL hands the other columns to the reward function as keyword arguments."""
     from datasets import Dataset
 
-    return Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}],
-                               "n_candidates": int(r["n_candidates"]),
-                               "correct_positions": [int(c) for c in r["correct_positions"]],
-                               "task_id": r["task_id"]} for r in records])
+    # The boundary to Hugging Face datasets, which takes plain dicts: the tasks are model_dump-ed here.
+    columns = {"n_candidates", "correct_positions", "task_id"}
+    return Dataset.from_list([{"prompt": [{"role": "user", "content": t.prompt}],
+                               **t.model_dump(mode="json", include=columns)} for t in tasks])
 
 
 @dataclass
@@ -434,7 +436,7 @@ class TrainOutcome:
     seconds: float
 
 
-def train_dapo(records: Sequence[Mapping[str, Any]], model_path: str, dapo: Mapping[str, Any],
+def train_dapo(tasks: Sequence[SelectionTask], model_path: str, dapo: Mapping[str, Any],
                output_dir: str, *, dtype: str | None = None) -> TrainOutcome:
     """Run DAPO on the selection tasks; the caller saves the model (trainer.save_model)."""
     import time
@@ -458,7 +460,7 @@ def train_dapo(records: Sequence[Mapping[str, Any]], model_path: str, dapo: Mapp
                              overlong_factor=float(overlong.get("factor", 1.0)))
     sampling = dapo.get("dynamic_sampling") or {}
     trainer = _trainer_class()(
-        model=model, reward_funcs=[reward], args=args, train_dataset=to_trl_dataset(records),
+        model=model, reward_funcs=[reward], args=args, train_dataset=to_trl_dataset(tasks),
         processing_class=tokenizer, dynamic_sampling=bool(sampling.get("enable", True)),
         max_num_gen_batches=int(sampling.get("max_num_gen_batches", 10)),
         on_shortfall=str(sampling.get("on_shortfall", "pad")),

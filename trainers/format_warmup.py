@@ -26,6 +26,7 @@ from harness.errors import ConfigError
 from harness.selectors.judgment import parse_judgment
 from harness.types import stable_hash
 from trainers.selection_data import judge_input_text
+from trainers.tasks_schema import SelectionTask
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,16 @@ class WarmupReport:
         return dict(self.__dict__)
 
 
-def warmup_targets(records: Sequence[Mapping[str, Any]], opts: WarmupOptions) -> list[tuple[str, str]]:
+def warmup_targets(tasks: Sequence[SelectionTask], opts: WarmupOptions) -> list[tuple[str, str]]:
     """(prompt, target) pairs; the index in each target is uniform over that task's candidates."""
     rng = random.Random(opts.seed)
-    chosen = rng.sample(list(records), min(opts.examples, len(records)))
+    chosen = rng.sample(list(tasks), min(opts.examples, len(tasks)))
     out = []
-    for record in chosen:
+    for task in chosen:
         # seeded per task, so the label never depends on which other tasks were drawn
-        task_rng = random.Random(stable_hash([opts.seed, record["task_id"]], 12))
-        k = task_rng.randrange(int(record["n_candidates"]))
-        out.append((record["prompt"], f"Judgment: {k}"))
+        task_rng = random.Random(stable_hash([opts.seed, task.task_id], 12))
+        k = task_rng.randrange(task.n_candidates)
+        out.append((task.prompt, f"Judgment: {k}"))
     return out
 
 
@@ -82,7 +83,7 @@ def _encode(tokenizer, prompt: str, target: str) -> tuple[list[int], list[int]]:
     return prompt_ids + target_ids, [-100] * len(prompt_ids) + target_ids
 
 
-def run_format_warmup(model_path: str, records: Sequence[Mapping[str, Any]], opts: WarmupOptions,
+def run_format_warmup(model_path: str, tasks: Sequence[SelectionTask], opts: WarmupOptions,
                       out_dir: str) -> WarmupReport:
     """Fine-tune on uniform-label `Judgment: k` targets and save model + tokenizer to out_dir."""
     import torch
@@ -94,7 +95,7 @@ def run_format_warmup(model_path: str, records: Sequence[Mapping[str, Any]], opt
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    pairs = warmup_targets(records, opts)
+    pairs = warmup_targets(tasks, opts)
     encoded = [_encode(tokenizer, p, t) for p, t in pairs]
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.learning_rate, weight_decay=0.0)
     rng = random.Random(opts.seed)
@@ -119,7 +120,7 @@ def run_format_warmup(model_path: str, records: Sequence[Mapping[str, Any]], opt
             optimizer.zero_grad()
             losses.append(float(loss.detach()))
     model.eval()
-    parse_rate = _parse_rate(model, tokenizer, records, opts)
+    parse_rate = _parse_rate(model, tokenizer, tasks, opts)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     labels_seen: dict[int, int] = {}
@@ -132,20 +133,20 @@ def run_format_warmup(model_path: str, records: Sequence[Mapping[str, Any]], opt
                         label_counts=dict(sorted(labels_seen.items())))
 
 
-def _parse_rate(model, tokenizer, records: Sequence[Mapping[str, Any]], opts: WarmupOptions) -> float:
+def _parse_rate(model, tokenizer, tasks: Sequence[SelectionTask], opts: WarmupOptions) -> float:
     """Share of sampled replies (temperature 1, 16 tokens) that parse, on tasks of the training set."""
     import torch
 
     if opts.check_prompts <= 0:
         return float("nan")
-    sample = random.Random(opts.seed + 1).sample(list(records), min(opts.check_prompts, len(records)))
+    sample = random.Random(opts.seed + 1).sample(list(tasks), min(opts.check_prompts, len(tasks)))
     saved_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    texts = [judge_input_text(tokenizer, r["prompt"]) for r in sample]
+    texts = [judge_input_text(tokenizer, t.prompt) for t in sample]
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     with torch.no_grad():
         out = model.generate(**batch, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=16,
                              pad_token_id=tokenizer.pad_token_id)
     replies = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
     tokenizer.padding_side = saved_side
-    parsed = [parse_judgment(text, int(r["n_candidates"])) is not None for text, r in zip(replies, sample)]
+    parsed = [parse_judgment(text, t.n_candidates) is not None for text, t in zip(replies, sample)]
     return sum(parsed) / len(parsed)

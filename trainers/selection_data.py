@@ -32,8 +32,9 @@ Problems that belong to an evaluation task are refused with an error that names 
 (`EvalContaminationError`): the problems of aime24, aime25, hmmt25 and livecodebench (by id and
 by normalised statement) and every `arith` problem whose operands fall in the test split.
 
-The dataset is JSONL with a header: one record per task with the pool key, problem id, the
-pool indices of the candidates shown (in the order shown), the correct positions and the prompt.
+The dataset is JSONL with a header: one record per task (trainers.tasks_schema.SelectionTask:
+the pool key, problem id, the pool indices of the candidates shown, in the order shown, the
+correct positions and the prompt), validated row by row when read.
 """
 
 from __future__ import annotations
@@ -49,9 +50,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from pydantic import ValidationError
+
 from harness.errors import ConfigError, DataError
-from harness.jsonl import Appender, read_records
+from harness.jsonl import Appender, JsonlFormatError, read_records
 from harness.types import Candidate, Grade, Problem, stable_hash
+from trainers.tasks_schema import SelectionTask
 
 DATASET_KIND = "selection-tasks"
 BUILDER_VERSION = "2"  # 2: math answer filters, symmetric set-size draw, size stats
@@ -337,8 +341,8 @@ def tokenizer_counter(tokenizer) -> Callable[[str], int]:
 
 def problem_tasks(problem: Problem, candidates: Sequence[Candidate], grades: Sequence[Grade], *, kind: str,
                   opts: BuildOptions, count_tokens: Callable[[str], int], stats: BuildStats,
-                  pool_key: str = "", pool_ref: str = "") -> list[dict[str, Any]]:
-    """The selection tasks of one problem (possibly none), as dataset records."""
+                  pool_key: str = "", pool_ref: str = "") -> list[SelectionTask]:
+    """The selection tasks of one problem (possibly none)."""
     from harness.selectors.genselect import GenSelect, candidate_view
 
     stats.problems += 1
@@ -374,7 +378,7 @@ def problem_tasks(problem: Problem, candidates: Sequence[Candidate], grades: Seq
     stats.kept_problems += 1
     selector = GenSelect(prompt_version=opts.prompt_version, max_chars=opts.max_chars)
     views = {i: candidate_view(by_index[i].text, kind, opts.max_chars) for i in correct + wrong}
-    out: list[dict[str, Any]] = []
+    out: list[SelectionTask] = []
     seen: set[tuple[str, ...]] = set()
     attempts = 0
     kept_sets = 0  # rotations of one set count once towards tasks_per_problem
@@ -387,12 +391,12 @@ def problem_tasks(problem: Problem, candidates: Sequence[Candidate], grades: Seq
             continue
         seen.add(signature)
         orders = [shown[r:] + shown[:r] for r in range(len(shown))] if opts.rotate_positions else [shown]
-        records = [_task_record(problem, order, set(correct), selector, views, count_tokens, opts,
-                                kind=kind, pass_rate=pass_rate, pool_key=pool_key, pool_ref=pool_ref)
-                   for order in orders]
-        stats.dropped_over_cap += sum(r is None for r in records)
-        out.extend(r for r in records if r is not None)
-        if any(r is not None for r in records):
+        drawn = [_task_record(problem, order, set(correct), selector, views, count_tokens, opts,
+                              kind=kind, pass_rate=pass_rate, pool_key=pool_key, pool_ref=pool_ref)
+                 for order in orders]
+        stats.dropped_over_cap += sum(t is None for t in drawn)
+        out.extend(t for t in drawn if t is not None)
+        if any(t is not None for t in drawn):
             kept_sets += 1
             stats.count_set(len(shown), sum(1 for i in shown if i in correct))
     stats.tasks += len(out)
@@ -424,20 +428,20 @@ def _math_candidate_ok(text: str, grade: Grade, opts: BuildOptions, stats: Build
 
 def _task_record(problem: Problem, shown: list[int], correct: set[int], selector, views: Mapping[int, str],
                  count_tokens: Callable[[str], int], opts: BuildOptions, *, kind: str, pass_rate: float,
-                 pool_key: str, pool_ref: str) -> dict[str, Any] | None:
-    """One dataset record for candidates shown in this order, or None when over the token cap."""
+                 pool_key: str, pool_ref: str) -> SelectionTask | None:
+    """The task for candidates shown in this order, or None when over the token cap."""
     prompt = selector.build_prompt(problem.statement, [views[i] for i in shown])
     tokens = count_tokens(prompt)
     if tokens > opts.max_prompt_tokens:
         return None
-    return {
-        "task_id": stable_hash([pool_key, problem.id, shown], 16),
-        "pool_key": pool_key, "pool_ref": pool_ref, "problem_id": problem.id, "task": problem.task,
-        "kind": kind, "shown_indices": shown,
-        "correct_positions": [pos for pos, i in enumerate(shown) if i in correct],
-        "n_candidates": len(shown), "pass_rate": pass_rate, "prompt_tokens": tokens,
-        "prompt_version": opts.prompt_version, "prompt": prompt,
-    }
+    return SelectionTask(
+        task_id=stable_hash([pool_key, problem.id, shown], 16),
+        pool_key=pool_key, pool_ref=pool_ref, problem_id=problem.id, task=problem.task,
+        kind=kind, shown_indices=tuple(shown),
+        correct_positions=tuple(pos for pos, i in enumerate(shown) if i in correct),
+        n_candidates=len(shown), pass_rate=pass_rate, prompt_tokens=tokens,
+        prompt_version=opts.prompt_version, prompt=prompt,
+    )
 
 
 @dataclass
@@ -452,7 +456,7 @@ class PoolSource:
 
 def build_selection_tasks(sources: Sequence[PoolSource], opts: BuildOptions, *,
                           count_tokens: Callable[[str], int] | None = None, guard: EvalGuard | None = None,
-                          allow_eval: bool = False) -> tuple[list[dict[str, Any]], BuildStats]:
+                          allow_eval: bool = False) -> tuple[list[SelectionTask], BuildStats]:
     """Tasks from every source. Unless allow_eval (held-out evaluation sets only), every problem
     is checked against the evaluation tasks first and the build stops with an error naming them."""
     count_tokens = count_tokens or chars_token_counter
@@ -461,32 +465,46 @@ def build_selection_tasks(sources: Sequence[PoolSource], opts: BuildOptions, *,
             raise ValueError("a training build needs an EvalGuard (EvalGuard.load(settings))")
         guard.check(p for src in sources for p in src.task.problems() if p.id in src.candidates)
     stats = BuildStats()
-    records: list[dict[str, Any]] = []
+    tasks: list[SelectionTask] = []
     for src in sources:
         problems = {p.id: p for p in src.task.problems()}
         for pid in sorted(src.candidates):
             if pid not in problems or pid not in src.grades:
                 continue
-            records.extend(problem_tasks(problems[pid], src.candidates[pid], src.grades[pid],
-                                         kind=src.task.kind, opts=opts, count_tokens=count_tokens,
-                                         stats=stats, pool_key=src.pool.key, pool_ref=src.pool.ref))
+            tasks.extend(problem_tasks(problems[pid], src.candidates[pid], src.grades[pid],
+                                       kind=src.task.kind, opts=opts, count_tokens=count_tokens,
+                                       stats=stats, pool_key=src.pool.key, pool_ref=src.pool.ref))
     print(f"[selection] {stats.tasks} task(s) from {stats.kept_problems} of {stats.problems} problem(s); "
           + stats.distribution_line(), flush=True)
-    return records, stats
+    return tasks, stats
 
 
-def write_dataset(path: str | Path, records: Sequence[dict[str, Any]], header: Mapping[str, Any]) -> Path:
+def write_dataset(path: str | Path, tasks: Sequence[SelectionTask], header: Mapping[str, Any]) -> Path:
+    """The dataset file: the header line, then one `task.model_dump(mode="json")` object a line."""
     path = Path(path)
     if path.exists():
         path.unlink()  # a dataset is rebuilt whole; the hash in the checkpoint names its content
     with Appender(path, DATASET_KIND, {"builder_version": BUILDER_VERSION, **header}) as out:
-        out.write_many(records)
+        out.write_many(task.model_dump(mode="json") for task in tasks)
     return path
 
 
-def read_dataset(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def read_dataset(path: str | Path) -> tuple[dict[str, Any], list[SelectionTask]]:
+    """(header, tasks) of a dataset file; a row that is not a valid task is a JsonlFormatError
+    (a DataError) naming the file and line."""
     header, rows = read_records(Path(path), DATASET_KIND)
-    return header, [{k: v for k, v in row.items() if k != "_line"} for row in rows]
+    tasks = []
+    for row in rows:
+        line = row.pop("_line")
+        try:
+            tasks.append(SelectionTask.model_validate(row))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "record"
+            more = f"; {exc.error_count() - 1} more error(s)" if exc.error_count() > 1 else ""
+            raise JsonlFormatError(f"{path}:{line}: not a valid selection task "
+                                   f"({where}: {first['msg']}{more})") from exc
+    return header, tasks
 
 
 def file_hash(path: str | Path) -> str:

@@ -175,27 +175,27 @@ def build_dataset(cfg: Mapping[str, Any], settings, *, progress: bool = False) -
               + ". Set HARNESS_DATA_DIR to the benchmark data to check them.")
     if data.get("dataset"):
         path = Path(data["dataset"])
-        header, rows = read_dataset(path)
+        header, prebuilt = read_dataset(path)
         # A prebuilt file is checked too, by problem id (its records carry no statements).
         from harness.types import Problem
 
-        guard.check(Problem(r["problem_id"], r.get("task", ""), "", {}) for r in rows)
-        return path, {"tasks": len(rows), "prebuilt": True, "eval_guard": guard.describe(), **header}
+        guard.check(Problem(t.problem_id, t.task, "", {}) for t in prebuilt)
+        return path, {"tasks": len(prebuilt), "prebuilt": True, "eval_guard": guard.describe(), **header}
     opts = BuildOptions.from_dict(data.get("build"))
     sources = prepare_sources(data, settings, guard, progress=progress)
     count, counter_name = token_counter(data, cfg["base_model"])
-    records, stats = build_selection_tasks(sources, opts, count_tokens=count, guard=guard)
-    if not records:
+    tasks, stats = build_selection_tasks(sources, opts, count_tokens=count, guard=guard)
+    if not tasks:
         raise TrainConfigError(f"no selection task survived the filters: {stats.to_json()}")
     key = stable_hash({"build": opts.__dict__, "pools": [s.pool.key for s in sources],
                        "counter": counter_name, "builder": BUILDER_VERSION}, 12)
     path = settings.results_dir / "selection" / f"{cfg['name']}-{key}.jsonl"
     header = {"pools": [s.pool.ref for s in sources], "options": opts.__dict__, "stats": stats.to_json(),
               "token_counter": counter_name, "eval_guard": guard.describe()}
-    write_dataset(path, records, header)
-    print(f"[train] {len(records)} selection tasks from {stats.kept_problems} of {stats.problems} "
+    write_dataset(path, tasks, header)
+    print(f"[train] {len(tasks)} selection tasks from {stats.kept_problems} of {stats.problems} "
           f"problems -> {path}")
-    return path, {"tasks": len(records), **header}
+    return path, {"tasks": len(tasks), **header}
 
 
 # -- curves --------------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
         settings = Settings.resolve(results_dir=results_dir)
     chash = config_hash(cfg)
     dataset_path, dataset_info = build_dataset(cfg, settings, progress=progress)
-    _, records = read_dataset(dataset_path)
+    _, tasks = read_dataset(dataset_path)
     base_path = model_path = materialize(cfg["base_model"])
     name = f"{slugify(cfg['name'])}-{time.strftime('%Y%m%d-%H%M%S')}-{chash[:6]}"
     folder = (settings.results_dir / "checkpoints" / name).resolve()
@@ -296,13 +296,13 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
     warmup_info = None
     if warmup.enable:  # DAPO then starts from the format-following judge, saved beside the checkpoint
         warm_dir = folder / "format-warmup"
-        report = run_format_warmup(model_path, records, warmup, str(warm_dir))
+        report = run_format_warmup(model_path, tasks, warmup, str(warm_dir))
         warmup_info = {"path": str(warm_dir), "options": warmup.__dict__, **report.to_json()}
         print(f"[train] format warm-up: {report.examples} examples, {report.steps} steps in "
               f"{report.seconds:.0f}s, loss {report.loss_first:.3f} -> {report.loss_last:.3f}, "
               f"parse rate {report.parse_rate_after:.2f}")
         model_path = str(warm_dir)
-    outcome = train_dapo(records, model_path, cfg["dapo"], str(work), dtype=cfg.get("dtype"))
+    outcome = train_dapo(tasks, model_path, cfg["dapo"], str(work), dtype=cfg.get("dtype"))
     trainer = outcome.trainer
     trainer.save_model(str(folder))
     if trainer.accelerator.is_main_process:
@@ -319,7 +319,7 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
     entry = {
         "name": name, "path": str(folder), "base_model": cfg["base_model"], "base_model_path": base_path,
         "data": {"path": str(Path(dataset_path).resolve()), "sha256_16": file_hash(dataset_path),
-                 "tasks": len(records), "pools": dataset_info.get("pools"),
+                 "tasks": len(tasks), "pools": dataset_info.get("pools"),
                  "stats": dataset_info.get("stats"), "eval_guard": dataset_info.get("eval_guard")},
         # rollout steps (DAPO/verl training steps) taken, and the optimizer steps TRL ran for them
         "steps": outcome.steps, "optimizer_steps": outcome.optimizer_steps, "step_plan": outcome.plan,

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from harness.types import stable_hash
+from trainers.tasks_schema import SelectionTask
 
 TEMPLATE = Path(__file__).parent / "configs" / "verl-dapo.yaml"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,8 @@ VERL_VERSION = "0.9.1"
 # reward.reward_kwargs is not in reward.yaml; data.apply_chat_template_kwargs is an empty dict there.
 ADDED_KEYS = ("reward.reward_kwargs", "data.apply_chat_template_kwargs")
 REWARD_FUNCTION = {"path": "trainers/verl_reward.py", "name": "compute_score"}
+# SelectionTask fields copied into each row's extra_info (after its index and split), in this order
+EXTRA_INFO = ("task_id", "problem_id", "pool_key", "shown_indices", "correct_positions", "n_candidates")
 DYNAMIC_SAMPLING_NOTE = """\
 Dynamic sampling under verl 0.9.1 (read in its source):
 - The default trainer, `python3 -m verl.trainer.main_ppo` with trainer.use_v1=true and
@@ -76,23 +79,18 @@ Dynamic sampling under verl 0.9.1 (read in its source):
 """
 
 
-def verl_rows(records: Iterable[Mapping[str, Any]], split: str) -> list[dict[str, Any]]:
+def verl_rows(tasks: Iterable[SelectionTask], split: str) -> list[dict[str, Any]]:
+    """verl's RL dataset rows, one per task (the schema is in the module docstring)."""
     rows = []
-    for i, r in enumerate(records):
-        kind = r.get("kind", "math")
-        correct = [int(c) for c in r["correct_positions"]]
-        n = int(r["n_candidates"])
+    for i, t in enumerate(tasks):
+        fields = t.model_dump(mode="json")  # verl's parquet rows are plain dicts: converted here
+        truth = {key: fields[key] for key in ("correct_positions", "n_candidates")}
         rows.append({
-            "data_source": f"{DATA_SOURCE_PREFIX}-{kind}",
-            "prompt": [{"role": "user", "content": r["prompt"]}],
-            "ability": f"selection-{kind}",
-            "reward_model": {"style": "rule",
-                             "ground_truth": json.dumps({"correct_positions": correct, "n_candidates": n})},
-            "extra_info": {"index": i, "split": split, "task_id": str(r["task_id"]),
-                           "problem_id": str(r["problem_id"]),
-                           "pool_key": str(r.get("pool_key", "")),
-                           "shown_indices": [int(x) for x in r["shown_indices"]],
-                           "correct_positions": correct, "n_candidates": n},
+            "data_source": f"{DATA_SOURCE_PREFIX}-{t.kind}",
+            "prompt": [{"role": "user", "content": t.prompt}],
+            "ability": f"selection-{t.kind}",
+            "reward_model": {"style": "rule", "ground_truth": json.dumps(truth)},
+            "extra_info": {"index": i, "split": split, **{key: fields[key] for key in EXTRA_INFO}},
         })
     return rows
 
@@ -105,17 +103,18 @@ def write_parquet(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     return path
 
 
-def split_by_problem(records: Sequence[Mapping[str, Any]], val_fraction: float, seed: int = 0):
+def split_by_problem(tasks: Sequence[SelectionTask], val_fraction: float,
+                     seed: int = 0) -> tuple[list[SelectionTask], list[SelectionTask]]:
     """Validation tasks come from problems that have no training task (no leakage across splits)."""
-    problems = sorted({r["problem_id"] for r in records})
+    problems = sorted({t.problem_id for t in tasks})
     rng = random.Random(seed)
     rng.shuffle(problems)
     n_val = int(round(len(problems) * val_fraction)) if val_fraction > 0 else 0
     if val_fraction > 0 and len(problems) > 1:
         n_val = min(max(n_val, 1), len(problems) - 1)
     val_problems = set(problems[:n_val])
-    train = [r for r in records if r["problem_id"] not in val_problems]
-    val = [r for r in records if r["problem_id"] in val_problems]
+    train = [t for t in tasks if t.problem_id not in val_problems]
+    val = [t for t in tasks if t.problem_id in val_problems]
     return train, val
 
 
@@ -126,7 +125,8 @@ def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
 
 
 def verl09_layout(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings laid out as verl 0.9's main_ppo reads them.
+    """Settings laid out as verl 0.9's main_ppo reads them (the shipped template already is; this
+    keeps a user's copy in the older layout working).
 
     Legacy reward keys (top-level `custom_reward_function`, `reward_model.reward_manager`,
     `reward_model.reward_kwargs`), which main_ppo ignores, move under `reward.*` (a key already
@@ -303,8 +303,8 @@ def export_verl(dataset_path: str | Path, out_dir: str | Path, train_cfg: Mappin
 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    header, records = read_dataset(dataset_path)
-    train, val = split_by_problem(records, val_fraction, seed)
+    header, tasks = read_dataset(dataset_path)
+    train, val = split_by_problem(tasks, val_fraction, seed)
     train_file = write_parquet(verl_rows(train, "train"), out / "train.parquet")
     val_file = write_parquet(verl_rows(val or train[:1], "val"), out / "val.parquet")
     settings = verl_settings(train_cfg, str(train_file), str(val_file), nnodes=nnodes,
