@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install llama-cpp-python (with its OpenAI-compatible server extra) into the active Python,
-# plus httpx, which the openai backend and its tests (tests/test_openai_backend.py) use.
+# plus httpx, which the openai backend and its tests (tests/harness/backends/test_openai_backend.py) use.
 #
 # llama-cpp-python ships only an sdist on PyPI, so pip compiles llama.cpp from source:
 # about 8 minutes on 2 cores. The script is idempotent: it does nothing when

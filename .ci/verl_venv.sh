@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A separate virtual environment with the real verl, for tests/test_verl_conformance.py.
+# A separate virtual environment with the real verl, for tests/trainers/test_verl_conformance.py.
 # verl 0.9.1 pins transformers < 5.11 while the main venv has a newer transformers 5.x, so verl
 # lives in .venv-verl (gitignored; VERL_VENV overrides the path). Idempotent: a venv that already
 # has verl 0.9.1 and the modules below is kept. One pip command; torch is pinned in it (the CPU

@@ -33,7 +33,7 @@ trainer.use_v1=true, trainer.v1.trainer_mode=sync) implements algorithm.filter_g
 ReplayBuffer; max_num_gen_batches is ignored there, so it is not exported.
 
 The reward is trainers/verl_reward.py:compute_score, which calls the same parse_judgment as the
-GenSelect selector and the TRL reward. verl is not imported here; tests/test_verl_conformance.py
+GenSelect selector and the TRL reward. verl is not imported here; tests/trainers/test_verl_conformance.py
 holds the export against the real verl 0.9.1 in its own venv (.ci/verl_venv.sh).
 """
 

@@ -14,7 +14,7 @@ for all the tests of a functional problem); the harness runs each test as its ow
 a judge does. Programs whose outcome depends on that can get another verdict: output printed
 from a thread after the function returned, stdin read twice, streams bound before LCB patches
 them (`from sys import stdin, stdout`), code that breaks inside a function (module-level
-`global`), state kept on the `Solution` instance. tests/test_lcb_conformance.py documents each
+`global`), state kept on the `Solution` instance. tests/tasks/test_lcb_conformance.py documents each
 class.
 
 Behaviour clusters (what `majority` votes on): every candidate is also run on the problem's

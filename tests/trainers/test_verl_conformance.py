@@ -2,7 +2,7 @@
 
 verl pins transformers < 5.11, so it cannot share the main venv: `.ci/verl_venv.sh` makes
 `.venv-verl` (verl 0.9.1, CPU torch) and these tests skip without it. The export runs here, in the
-main venv; tests/verl_check.py runs in `.venv-verl` and checks it with verl's own code:
+main venv; tests/trainers/verl_check.py runs in `.venv-verl` and checks it with verl's own code:
   - verl's hydra config (ppo_trainer.yaml, as main_ppo composes it, struct mode) takes EVERY
     exported override, each value lands at its key, and main_ppo's validate_config passes;
     a misspelt key fails, and so does `+` on a key the schema has;
@@ -25,9 +25,9 @@ import pytest
 from harness.types import Candidate, Grade, Problem
 from trainers.selection_data import BuildOptions, EvalGuard, PoolSource, build_selection_tasks, write_dataset
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 VERL_PYTHON = REPO_ROOT / ".venv-verl" / "bin" / "python"
-CHECKER = REPO_ROOT / "tests" / "verl_check.py"
+CHECKER = REPO_ROOT / "tests" / "trainers" / "verl_check.py"
 
 pytestmark = pytest.mark.skipif(
     not VERL_PYTHON.is_file(),

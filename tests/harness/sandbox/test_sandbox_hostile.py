@@ -23,7 +23,7 @@ from harness.types import Candidate, Problem, Reference
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox is Linux-only")
 
 MARK = f"hxmark{uuid.uuid4().hex[:10]}"  # in every hostile run's argv: finds strays via /proc/*/cmdline
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ Fast tier: builder filters and refusal, reward cases, dynamic-sampling batch log
 Real-model tier (CPU, about a minute each): a DAPOTrainer step on a tiny random model with a
 scripted reward (dropping + refilling for certain), and cpu-smoke end to end on the embedded
 SmolLM2-135M: two DAPO rollout steps (four optimizer steps), weights change, checkpoint
-registered, rl-genselect resolves it. Step semantics: tests/test_dapo_semantics.py; the paper's
-selection-task rules: tests/test_selection_tasks.py.
+registered, rl-genselect resolves it. Step semantics: tests/trainers/test_dapo_semantics.py; the paper's
+selection-task rules: tests/trainers/test_selection_tasks.py.
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ def test_hub_offline_is_scoped_and_leaves_the_environment_alone():
 def test_trainers_reach_tasks_only_through_the_registry():
     import ast
 
-    for path in sorted((Path(__file__).parent.parent / "trainers").glob("*.py")):
+    for path in sorted((Path(__file__).parents[2] / "trainers").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
@@ -613,7 +613,7 @@ def test_verl_export_schema_and_config(tmp_path):
     assert list(row["extra_info"]) == ["index", "split", "task_id", "problem_id", "pool_key",
                                        "shown_indices", "correct_positions", "n_candidates"]
     overrides = Path(paths["overrides"]).read_text().splitlines()
-    # verl 0.9.1's keys (tests/test_verl_conformance.py holds them against verl's own schema):
+    # verl 0.9.1's keys (tests/trainers/test_verl_conformance.py holds them against verl's own schema):
     # plain `key=value` for keys it has, `+` only for keys it does not declare, never `++`
     expected = {"data.train_batch_size=128", "actor_rollout_ref.rollout.n=16",
                 "actor_rollout_ref.actor.optim.lr=1e-06",
@@ -662,7 +662,7 @@ def test_verl_export_schema_and_config(tmp_path):
     assert load_config("paper-code")["dapo"]["num_generations"] == 8
     launch = Path(paths["launch"]).read_text()
     assert "launch_verl.sh" in launch
-    script = (Path(__file__).parent.parent / "trainers" / "launch_verl.sh").read_text()
+    script = (Path(__file__).parents[2] / "trainers" / "launch_verl.sh").read_text()
     assert "ray job submit" in script and "verl.trainer.main_ppo" in script
     import subprocess  # the launcher refuses legacy keys verl 0.9 would ignore, before it submits
 

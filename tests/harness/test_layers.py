@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-HARNESS = Path(__file__).resolve().parent.parent / "harness"
+HARNESS = Path(__file__).resolve().parents[2] / "harness"
 UPPER = ("tasks", "trainers")
 # a string that names a module path of an upper layer: "tasks.math_tasks", "trainers.train:main"
 # (a bare "tasks" is a word, e.g. a dict key; it counts only as the argument of an import call)

@@ -49,7 +49,7 @@ def test_extraction_rule(text, code, method):
 
 # -- comparison ----------------------------------------------------------------------------
 def test_output_comparison_is_lcb_by_default_with_a_tolerant_option():
-    # the full table against LiveCodeBench's rule is in tests/test_lcb_conformance.py
+    # the full table against LiveCodeBench's rule is in tests/tasks/test_lcb_conformance.py
     for mode in compare.COMPARE_MODES:
         assert compare.outputs_match("3\n", "3", mode)
         assert compare.outputs_match("  1 2  \n3\n\n", "1 2\n3", mode)

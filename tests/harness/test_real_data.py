@@ -162,7 +162,7 @@ def test_notebook_executes_headless(math_l5_run, monkeypatch):
     results, data, _ = math_l5_run
     monkeypatch.setenv("HARNESS_RESULTS_DIR", str(results))
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    path = Path(__file__).parents[1] / "notebooks" / "leaderboard_and_scaling.ipynb"
+    path = Path(__file__).parents[2] / "notebooks" / "leaderboard_and_scaling.ipynb"
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(results)}}).execute()

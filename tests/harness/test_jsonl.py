@@ -13,7 +13,7 @@ import pytest
 
 from harness.jsonl import Appender, JsonlFormatError, iter_plain, iter_records, read_plain, read_records
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write(path: Path, lines: list[str], *, end: str = "\n") -> Path:
