@@ -2,8 +2,8 @@
 
 Modules (heavy libraries are imported inside functions, so importing this package is cheap):
 
-- selection_data: selection tasks from graded pools, with the paper's filters and a refusal
-  of any problem that belongs to an evaluation task.
+- selection_data: selection tasks from graded pools, with the paper's filters.
+- eval_guard: the refusal of any training problem that belongs to an evaluation task.
 - tasks_schema: SelectionTask, the typed record those tasks are (one dataset line each).
 - reward: 1 if the parsed judgment names a correct candidate, else 0 (the parser is
   harness.selectors.judgment.parse_judgment, shared with the evaluation selector), plus

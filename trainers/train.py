@@ -157,10 +157,10 @@ def token_counter(data: Mapping[str, Any], base_model: str):
 
 def build_dataset(cfg: Mapping[str, Any], settings, *, progress: bool = False) -> tuple[Path, dict[str, Any]]:
     """The selection-task JSONL for this config (built from pools, or the given file)."""
+    from trainers.eval_guard import EvalGuard
     from trainers.selection_data import (
         BUILDER_VERSION,
         BuildOptions,
-        EvalGuard,
         build_selection_tasks,
         read_dataset,
         write_dataset,

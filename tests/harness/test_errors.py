@@ -23,7 +23,7 @@ def test_every_module_error_has_one_root_and_keeps_its_old_base():
     from harness.sandbox.spec import SandboxError
     from harness.task import TaskDataError
     from trainers.dapo_trl import ShortfallError
-    from trainers.selection_data import EvalContaminationError
+    from trainers.eval_guard import EvalContaminationError
     from trainers.train import TrainConfigError
 
     kinds = {PoolError: errors.PoolError, BackendError: errors.BackendError,

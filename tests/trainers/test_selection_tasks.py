@@ -15,10 +15,10 @@ from collections import Counter
 import pytest
 
 from harness.types import Candidate, Grade, Problem
+from trainers.eval_guard import EvalGuard
 from trainers.selection_data import (
     BuildOptions,
     BuildStats,
-    EvalGuard,
     PoolSource,
     boxed_count,
     build_selection_tasks,

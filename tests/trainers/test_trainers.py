@@ -19,12 +19,11 @@ import pytest
 from harness.errors import DataError
 from harness.selectors.genselect import GenSelect, candidate_view
 from harness.types import Candidate, Grade, Problem
+from trainers.eval_guard import EvalContaminationError, EvalGuard
 from trainers.reward import SelectionReward, judge_reward, overlong_penalty, score
 from trainers.selection_data import (
     BuildOptions,
     BuildStats,
-    EvalContaminationError,
-    EvalGuard,
     PoolSource,
     build_selection_tasks,
     chars_token_counter,
@@ -256,7 +255,7 @@ def test_hub_offline_is_scoped_and_leaves_the_environment_alone():
     import datasets.config
     import huggingface_hub.constants
 
-    from trainers.selection_data import hub_offline
+    from trainers.eval_guard import hub_offline
 
     before = (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE, dict(os.environ))
     with hub_offline():

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from harness.types import Candidate, Grade, Problem
-from trainers.selection_data import BuildOptions, EvalGuard, PoolSource, build_selection_tasks, write_dataset
+from trainers.eval_guard import EvalGuard
+from trainers.selection_data import BuildOptions, PoolSource, build_selection_tasks, write_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VERL_PYTHON = REPO_ROOT / ".venv-verl" / "bin" / "python"
