@@ -4,7 +4,8 @@ Run with .venv-verl/bin/python (made by .ci/verl_venv.sh), from the repository r
 path in the export is relative to it, as it is in the Ray job's working_dir):
 
     .venv-verl/bin/python tests/trainers/verl_check.py --export DIR --tokenizer MODEL_DIR --out result.json
-    .venv-verl/bin/python tests/trainers/verl_check.py --export DIR --out result.json --try-override KEY=VALUE ...
+    .venv-verl/bin/python tests/trainers/verl_check.py --export DIR --out result.json \
+        --try-override KEY=VALUE ...
 
 Without --try-override it does, each with verl's own code, and records every stage's result:
   compose   verl's hydra config (verl/trainer/config/ppo_trainer.yaml, as main_ppo's @hydra.main)
