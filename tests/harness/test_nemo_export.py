@@ -141,3 +141,25 @@ def test_nemo_skills_own_summariser_agrees(exported):
     assert (metrics["majority@8"]["symbolic_correct"]
             == pytest.approx(100 * by["majority"].summary[0].accuracy))
     assert metrics["pass@8"]["symbolic_correct"] == pytest.approx(100 * by["oracle"].summary[0].accuracy)
+
+
+def test_genselect_run_exports_its_choices_as_nemo_runs(exported, tmp_path):
+    """A judge selector's paper run becomes genselect/output-rs<r>.jsonl: the chosen solution per
+    problem and selection run, whose mean correctness is the run's GenSelect accuracy."""
+    from fakes import ScriptedBackend
+
+    by, _ = exported
+    results = by["majority"].path.parent.parent
+    settings = Settings(results_dir=results, data_dir=Path(DATA))
+    judge = ScriptedBackend(lambda request: "The last one.\nJudgment: 7")
+    config = RunConfig(task="math_cot_100", pool="qwen2.5-math-instruct", selectors=("genselect",),
+                       judge_model="smollm2-135m", paper=True, ns=(8,), progress=False, resamples=200)
+    record = run(config, settings, log=lambda m: None, judge_factory=lambda: judge).records[0]
+    assert judge.calls == 100 * 8  # the nemo-skills protocol never skips the judge
+    export = export_nemo_skills(record, settings, tmp_path / "gs")
+    assert [f.name for f in export.genselect_files] == [f"output-rs{r}.jsonl" for r in range(8)]
+    metrics = nemo_rules(export.folder / "genselect")
+    assert metrics["pass@1[avg-of-8]"] == pytest.approx(record.summary[0].accuracy, abs=1e-12)
+    line = json.loads(export.genselect_files[0].read_text().splitlines()[0])
+    assert 0 <= line["genselect_choice"] < 8 and line["genselect_successful"] is True
+    assert line["genselect_comparison"].endswith("Judgment: 7")
