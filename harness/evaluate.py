@@ -192,7 +192,7 @@ def _plan(selector, pool: ProblemPool, ok: np.ndarray, i: int, n: int, subsets: 
 
 def _choose_all(cells: list[_Cell], pools, correct, options: EvalOptions, judging) -> None:
     """Weights for every cell; asking selectors' generators advance together, round by round."""
-    live = []
+    live: list[tuple[_Cell, Any, list[Any] | None]] = []
     for cell in (c for c in cells if c.subsets is not None):
         pool = pools[cell.problem]
         grades = correct[cell.problem] if cell.selector.needs_grades else None
@@ -213,12 +213,12 @@ def _choose_all(cells: list[_Cell], pools, correct, options: EvalOptions, judgin
                 except StopIteration as stop:
                     _finish(cell, stop.value)
                     bar.update(1)
-            live = [(cell, asking, answers) for cell, asking, answers in _answer_round(asked, judging)]
+            live = list(_answer_round(asked, judging))
 
 
-def _answer_round(asked, judging):
+def _answer_round(asked: list[tuple[_Cell, Any, Any]], judging: Any) -> list[tuple[_Cell, Any, list[Any]]]:
     """Send every request of the round, grouped by judge, and hand each generator its answers."""
-    by_judge: dict[object, list[tuple[int, int]]] = {}
+    by_judge: dict[tuple[Any, int], list[tuple[int, int]]] = {}
     flat = []
     for k, (cell, _, requests) in enumerate(asked):
         requests = list(requests)
@@ -226,7 +226,7 @@ def _answer_round(asked, judging):
         if requests:
             spec = cell.selector.judge
             by_judge.setdefault((spec, id(cell.selector)), []).extend((k, j) for j in range(len(requests)))
-    answers: list[list] = [[None] * len(r) for r in flat]
+    answers: list[list[Any]] = [[None] * len(r) for r in flat]
     for (spec, _), slots in by_judge.items():
         if judging is None:
             raise ConfigError("an LLM selector needs a judge, but this evaluation was given none")
