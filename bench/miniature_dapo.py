@@ -63,7 +63,7 @@ TINY = {  # a few minutes end to end: proves every stage runs
 }
 
 
-def judge(label: str, model: str, budget: int, inputs, sets, samples: int, opts, settings,
+def judge(model: str, budget: int, inputs, sets, samples: int, opts, settings,
           batch_size: int) -> dict:
     """One judge on every held-out set, `samples` judgments each, through the selector protocol:
     GenSelect with the training prompt (same prompt version and view cap), the judge cache, one
@@ -164,7 +164,7 @@ def main() -> None:
         judges.append(("format warm-up only (before DAPO)", str(warm), max_tokens))
     judges.append((f"GenSelect DAPO-trained ({entry['name']})", entry["path"], max_tokens))
     for label, model, budget in judges:
-        rows[label] = judge(label, model, budget, (pools, correct, options), sets, args.samples, opts,
+        rows[label] = judge(model, budget, (pools, correct, options), sets, args.samples, opts,
                             settings, args.batch_size)
 
     table = []

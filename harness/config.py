@@ -218,19 +218,26 @@ def _key_names(model: type[BaseModel]) -> dict[str, str]:
     return names
 
 
-def read_config_file(model: type[BaseModel], path: str | os.PathLike) -> dict[str, Any]:
-    """Field values from a YAML (or JSON) mapping; unknown keys are refused with the valid ones."""
+def read_yaml_mapping(source: Path, label: str, error: type[ConfigError] = ConfigError) -> dict[Any, Any]:
+    """A YAML (or JSON) file that must hold a mapping; anything else is `error`, named by `label`.
+    Shared by run/compare config files and training configs."""
     import yaml
 
-    source = Path(path)
-    if not source.is_file():
-        raise ConfigError(f"--config: no such file {source}")
     try:
         raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--config {source}: not valid YAML ({exc})") from None
+        raise error(f"{label}: not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"--config {source}: expected a mapping of field: value, got {type(raw).__name__}")
+        raise error(f"{label}: expected a mapping of key: value, got {type(raw).__name__}")
+    return raw
+
+
+def read_config_file(model: type[BaseModel], path: str | os.PathLike) -> dict[str, Any]:
+    """Field values from a YAML (or JSON) mapping; unknown keys are refused with the valid ones."""
+    source = Path(path)
+    if not source.is_file():
+        raise ConfigError(f"--config: no such file {source}")
+    raw = read_yaml_mapping(source, f"--config {source}")
     keys = _key_names(model)
     values: dict[str, Any] = {}
     for key, value in raw.items():

@@ -47,6 +47,11 @@ class EvalOptions:
     progress: bool = True
     llm_draws: int = 4  # subsets per (problem, N) that an asking selector judges (sampled mode)
 
+    @property
+    def ties(self) -> str:
+        """The tie rule in force: the paper protocol always scores ties fractionally."""
+        return "fractional" if self.paper else self.tie_credit
+
 
 @dataclass(frozen=True)
 class NResult:
@@ -110,12 +115,10 @@ def estimate(selectors: Sequence, pools: Sequence[ProblemPool], correct: Sequenc
     cells = [_plan(selector, pools[i], correct[i], i, n, subsets[i], options)
              for n in ns for i in range(len(pools)) for selector in selectors]
     _choose_all(cells, pools, correct, options, judging)
-    tie_credit = "fractional" if options.paper else options.tie_credit
     out = {}
     for selector in selectors:
         mine = [c for c in cells if c.selector is selector]
-        results = tuple(_result(n, [c for c in mine if c.n == n], pools, correct, options, tie_credit)
-                        for n in ns)
+        results = tuple(_result(n, [c for c in mine if c.n == n], pools, correct, options) for n in ns)
         selections = tuple(row for c in mine for row in c.selections)
         out[selector.name] = Estimate(results, selections, _judge_stats(selector, selections, judging))
     return out
@@ -176,13 +179,12 @@ def _check_ns(pools: Sequence[ProblemPool], ns: Sequence[int]) -> None:
 
 def _plan(selector, pool: ProblemPool, ok: np.ndarray, i: int, n: int, subsets: "_Subsets",
           options: EvalOptions) -> _Cell:
-    tie_credit = "fractional" if options.paper else options.tie_credit
     closed = selector.closed_form(ok[:n] if options.paper else ok, n)
     if closed is not None:
         return _Cell(selector, i, n, "closed-form", closed=closed)
     invariant = selector.order_invariant or n == 1  # one candidate has no order
     if options.paper:
-        runs = 1 if invariant and tie_credit == "fractional" else options.paper_runs
+        runs = 1 if invariant and options.ties == "fractional" else options.paper_runs
         return _Cell(selector, i, n, "paper-fixed", subsets.paper(n, runs))
     if invariant and n_subsets(pool.size, n) <= options.max_enumerate:
         return _Cell(selector, i, n, "exact", subsets.exact(n))
@@ -243,7 +245,7 @@ def _finish(cell: _Cell, chosen: Chosen) -> None:
     cell.selections = chosen.selections
 
 
-def _result(n: int, cells: list[_Cell], pools, correct, options: EvalOptions, tie_credit: str) -> NResult:
+def _result(n: int, cells: list[_Cell], pools, correct, options: EvalOptions) -> NResult:
     values = np.zeros(len(pools))
     variances, counts = np.zeros(len(pools)), np.zeros(len(pools))
     methods: dict[str, int] = {}
@@ -256,7 +258,7 @@ def _result(n: int, cells: list[_Cell], pools, correct, options: EvalOptions, ti
         ok = correct[cell.problem]
         assert cell.weights is not None and cell.subsets is not None
         tie_rng = np.random.default_rng([options.seed, problem_stream(pools[cell.problem].problem.id), n, 1])
-        scored = score_choices(cell.weights, ok[cell.subsets], tie_credit=tie_credit, rng=tie_rng)
+        scored = score_choices(cell.weights, ok[cell.subsets], tie_credit=options.ties, rng=tie_rng)
         values[cell.problem] = scored.accuracy
         if cell.method in ("sampled", "paper-fixed"):  # exact enumeration has no sampling error
             variances[cell.problem], counts[cell.problem] = scored.variance, scored.draws

@@ -71,17 +71,11 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     Validation is trainers.config.TrainConfig: a typo anywhere (`dapo.dynamic_sampling.enabel`)
     is a TrainConfigError naming the dotted key and the valid keys at that level.
     """
-    import yaml
-
+    from harness.config import read_yaml_mapping
     from trainers.config import validate_train_config
 
     source = resolve_config_path(path)
-    try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise TrainConfigError(f"{source}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise TrainConfigError(f"{source}: a training config is a mapping")
+    raw = read_yaml_mapping(source, str(source), TrainConfigError)
     typed = validate_train_config(deep_merge(raw, overrides or {}), str(source))
     cfg = typed.model_dump(exclude_unset=True)
     cfg["dapo"] = typed.dapo.model_dump()
