@@ -1,232 +1,154 @@
-"""Miniature reproduction of the paper's claim on CPU: DAPO-trained selection beats prompting.
+"""The miniature DAPO reproduction, through the product's public commands only.
 
-    python bench/miniature_dapo.py                  # full: cpu-miniature (warm-up + 60 min of DAPO)
-    python bench/miniature_dapo.py --tiny           # end-to-end plumbing check (not a result)
-    python bench/miniature_dapo.py --checkpoint results/checkpoints/<name>   # evaluate only
+    python bench/miniature_dapo.py            # evaluate the newest checkpoint (shipped or local)
+    python bench/miniature_dapo.py --train    # train cpu-miniature first (warm-up + ~50 min of DAPO)
 
-Wall time on 2 CPU cores (fp32), measured: 80.6 min in all. The pools take ~15 min when not
-cached (here they were). The format warm-up took 5.8 min. DAPO stopped at its 60-minute budget
-after 49 steps (4 tasks x 8 rollouts of up to 16 tokens, 60-100 s a step). Judging 205 held-out
-tasks x 2 samples with three judges took ~14 min. Pools, grades and the selection data are
-cached under --results-dir, so a rerun only retrains and re-judges.
+Each step is one `python -m harness ...` command, run and timed as a user would run it:
 
-1. Pools of the embedded SmolLM2-135M on arith TRAIN problems (harness.generate), graded.
-2. Selection tasks with the paper's filters (each set in all its rotations); the format warm-up and
-   DAPO training with trainers/configs/cpu-miniature.yaml (trainers.train.main: the checkpoint is
-   registered in results/checkpoints/).
-3. Held-out evaluation: pools on arith TEST problems (disjoint operands by construction), selection
-   tasks built with the same builder and options, and on each task:
-     random     the `random` selector: |correct| / k (exact)
-     majority   the `majority` selector (answer clusters, ties fractional; abstains with no answer)
-     oracle     the `oracle` selector: 1 by construction (every task holds a correct candidate)
-     prompted   GenSelect with the untrained base model as judge
-     warm-up    the format cold start alone (random labels): the control for what DAPO added
-     trained    GenSelect with the DAPO checkpoint as judge (what rl-genselect runs)
-   Every number goes through the selector protocol (harness.evaluate.score_sets, the same
-   selectors and judge path as `python -m harness run`); judge calls are cached in results/judge.
-   LLM judges: `--samples` draws per task (temperature 0.6, the selector's default); a parse
-   failure falls back to a random candidate, scored as its expectation, and is counted.
-   Per-problem means -> 95% bootstrap CIs over problems (harness.estimators.bootstrap_ci), plus
-   the paired differences trained - prompted / warm-up / majority / random.
-4. A markdown table in results/miniature.md (and the raw numbers in results/miniature.json).
+  0. (--train) harness train --config cpu-miniature          LoRA adapter, registered
+  1. harness run --task HELD_OUT --model smollm2-135m          SmolLM2 generates N = 8, then
+         --selector first,majority,genselect,rl-genselect,oracle --n 1,2,4,8
+  2. harness generate --task HELD_OUT --model gemma3-270m      the stronger generator's pool
+  3. harness compare --task HELD_OUT --pools smollm2-135m,gemma3-270m  (same selectors, same subsets:
+         the paper's transfer test, a judge trained on the weaker generator's candidates; the
+         prompted genselect judge is SmolLM2 itself, --judge-model smollm2-135m, on both pools)
+  4. harness plot --task HELD_OUT --pool P                      one scaling plot per generator
+  5. harness cues --run RL --run GS                             what the judges follow (selections.jsonl)
+
+Then the table (results/miniature.md, bench/out/miniature.json) is read back from the run records
+through the public API (harness.store.load_runs, harness.leaderboard.leaderboard_rows): accuracy
+with its 95% bootstrap CI, and the paired 95% CIs of rl-genselect - majority and rl-genselect -
+genselect, per generator and N. A rerun finds every pool and judge call cached (zero model calls).
+
+HELD_OUT is arith's test split (operand tuples disjoint from the train split the checkpoint was
+trained on), level "mixed", 120 problems.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from harness.estimators import bootstrap_ci, paired_difference
-from harness.evaluate import EvalOptions, score_sets
-from harness.jsonl import write_json_atomic
-from harness.run import build_problem_pools
-from harness.selectors.genselect import GenSelect
-from harness.selectors.simple import Oracle, Random
-from harness.selectors.voting import Majority
-from harness.settings import Settings
-from trainers.selection_data import BuildOptions, build_selection_tasks
-from trainers.tasks_schema import SelectionTask
-from trainers.train import load_config, prepare_sources, token_counter
-from trainers.train import main as train_main
-
-TINY = {  # a few minutes end to end: proves every stage runs
-    "data": {"pools": [{"task": "arith:level=single,n=16,split=train,seed=0",
-                        "generate": {"model": "smollm2-135m", "backend": "hf", "n": 8, "max_tokens": 24,
-                                     "seed": 0, "backend_options": {"batch_size": 16}}}]},
-    "warmup": {"examples": 16, "check_prompts": 4},
-    "dapo": {"max_steps": 1, "num_generations": 4, "per_device_train_batch_size": 8,
-             "dynamic_sampling": {"max_num_gen_batches": 2}},
-}
+HELD_OUT = "arith:level=mixed,n=120,split=test,seed=0"
+SELECTORS = "first,majority,genselect,rl-genselect,oracle"
+NS = "1,2,4,8"
+GENERATORS = ("smollm2-135m", "gemma3-270m")
 
 
-def judge(model: str, budget: int, inputs, sets, samples: int, opts, settings,
-          batch_size: int) -> dict:
-    """One judge on every held-out set, `samples` judgments each, through the selector protocol:
-    GenSelect with the training prompt (same prompt version and view cap), the judge cache, one
-    batched pass. A parse failure is the selector's random fallback, scored as its expectation."""
-    from harness.judging import Judging
-
-    selector = GenSelect(judge_model=model, max_tokens=budget, prompt_version=opts.prompt_version,
-                         max_chars=opts.max_chars, backend_options={"batch_size": batch_size})
-    pools, correct, options = inputs
-    judging = Judging(settings.results_dir / "judge")
-    try:
-        scored = score_sets([selector], pools, correct, [s for s in sets for _ in range(samples)], options,
-                            judging)
-    finally:
-        judging.close()
-    result = scored[selector.name]
-    stats = result.judge
-    credit = result.credit.reshape(len(sets), samples)
-    first_calls = [row.calls[0] if row is not None and row.calls else None for row in result.selections]
-    return {"values": credit.mean(axis=1).tolist(),
-            "parse_rate": 1.0 - stats.parse_failure_rate if stats.windows_judged else None,
-            "judge_calls": stats.calls, "cached": stats.cached,
-            "examples": [c.raw for c in first_calls[:3 * samples:samples] if c is not None],
-            "choices": [[c.parsed if c is not None else None
-                         for c in first_calls[k * samples:(k + 1) * samples]]
-                        for k in range(len(sets))]}
+def harness(*args: str, log: list[dict]) -> str:
+    """Run `python -m harness ARGS`, echo it, time it; its stdout."""
+    cmd = [sys.executable, "-m", "harness", *args]
+    print("$ " + " ".join(["python -m harness", *args]), flush=True)
+    start = time.time()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    seconds = time.time() - start
+    log.append({"command": " ".join(["python -m harness", *args]), "seconds": round(seconds, 1),
+                "returncode": proc.returncode})
+    if proc.returncode != 0:
+        raise SystemExit(f"`{' '.join(args)}` failed ({proc.returncode}); its stdout:\n{proc.stdout[-3000:]}")
+    print(f"  ({seconds:.0f} s)", flush=True)
+    return proc.stdout
 
 
-def per_problem(tasks: list[SelectionTask], values: list[float]) -> np.ndarray:
-    by_problem: dict[str, list[float]] = {}
-    for t, v in zip(tasks, values):
-        by_problem.setdefault(t.problem_id, []).append(v)
-    return np.array([np.mean(by_problem[p]) for p in sorted(by_problem)])
+def table(results: Path, task_name: str) -> tuple[str, list[dict]]:
+    from harness.leaderboard import leaderboard_rows
+    from harness.settings import Settings
+    from harness.store import load_runs
+
+    settings = Settings.resolve(results_dir=results)
+    records = [r for r in load_runs(settings.runs_dir) if r.info.task.name == task_name]
+    rows = [r for r in leaderboard_rows(records) if r.mode == "subsets"]
+    llm = {(r.info.pool.label, r.info.selector.label()): r.info.llm for r in records if r.info.llm}
+    lines, out = [], []
+    for generator in GENERATORS:
+        mine = [r for r in rows if r.generator == generator]
+        if not mine:
+            continue
+        lines += [f"### Generator {generator} ({mine[0].problems} held-out problems)", "",
+                  "| selector | N | accuracy [95% CI] | vs majority [paired 95% CI] "
+                  "| vs genselect [paired 95% CI] |",
+                  "|---|---|---|---|---|"]
+        for r in sorted(mine, key=lambda r: (SELECTORS.split(",").index(r.selector), r.n)):
+            def diff(name: str) -> str:
+                mean = getattr(r, f"vs_{name}")
+                if mean is None:
+                    return "-"
+                low, high = getattr(r, f"vs_{name}_low"), getattr(r, f"vs_{name}_high")
+                return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+            lines.append(f"| {r.label} | {r.n} | {r.accuracy:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] | "
+                         f"{diff('majority')} | {diff('genselect')} |")
+            out.append(r.__dict__)
+        lines.append("")
+        for (gen, label), stats in sorted(llm.items()):
+            if gen == generator:
+                lines.append(f"- {label}: {stats.calls} judge calls ({stats.cached} cached, "
+                             f"{stats.skipped_windows} windows decided without a call), parse rate "
+                             f"{1 - stats.parse_failure_rate:.3f}")
+        lines.append("")
+    return "\n".join(lines), out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", action="store_true", help="a few-minute end-to-end run (not a result)")
+    parser.add_argument("--train", action="store_true", help="train cpu-miniature first")
     parser.add_argument("--results-dir", default="results")
-    parser.add_argument("--config", default="trainers/configs/cpu-miniature.yaml")
-    parser.add_argument("--test-problems", type=int, default=36,
-                        help="arith level=single test problems (max 36)")
-    parser.add_argument("--samples", type=int, default=2, help="judgments per task and judge")
-    parser.add_argument("--eval-sets", type=int, default=4,
-                        help="candidate sets per test problem "
-                             "(each in all rotations when the config rotates)")
-    parser.add_argument("--checkpoint", help="evaluate this checkpoint folder instead of training")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--prompted-max-tokens", type=int, default=32,
-                        help="reply budget of the untrained judge (it explains before its verdict)")
+    parser.add_argument("--llm-draws", default="2",
+                        help="subsets per (problem, N) judged by each LLM selector")
+    parser.add_argument("--out", default="results/miniature.md")
     args = parser.parse_args()
-    if args.tiny:
-        args.test_problems, args.samples = min(args.test_problems, 8), 1
+    results = Path(args.results_dir)
+    common = ["--results-dir", str(results)]
+    log: list[dict] = []
     started = time.time()
-    settings = Settings.resolve(results_dir=args.results_dir)
-    overrides = TINY if args.tiny else None
-    cfg = load_config(args.config, overrides)
-
-    # 1-2. pools on TRAIN problems, selection tasks, DAPO, registration
-    if args.checkpoint:
-        entry = {"name": Path(args.checkpoint).name, "path": args.checkpoint, "steps": None, "metrics": {}}
-    else:
-        entry = train_main(args.config, results_dir=args.results_dir, overrides=overrides, progress=True)
-    train_seconds = time.time() - started
-
-    # 3. held-out selection tasks from TEST problems (same builder and options; the guard is
-    #    bypassed on purpose: these are evaluation tasks, never training data)
-    test_cfg = {"pools": [{**cfg["data"]["pools"][0],
-                           "task": f"arith:level=single,n={args.test_problems},split=test,seed=0"}]}
+    if args.train:
+        harness("train", "--config", "cpu-miniature", *common, log=log)
+    checkpoint = harness("checkpoints", *common, log=log)
+    # the prompted judge is the trained judge's own base, SmolLM2, on both generators' candidates
+    judges = ["--judge-model", "smollm2-135m", "--llm-draws", args.llm_draws]
+    harness("run", "--task", HELD_OUT, "--model", GENERATORS[0], "--selector", SELECTORS, "--n", NS, *judges,
+            "--quiet", *common, log=log)
+    harness("generate", "--task", HELD_OUT, "--model", GENERATORS[1], "--samples", "8", "--quiet", *common,
+            log=log)
+    harness("compare", "--task", HELD_OUT, "--pools", ",".join(GENERATORS), "--selectors", SELECTORS,
+            "--n", NS, *judges, "--quiet", *common, log=log)
     from harness.plugins import load_task
+    from harness.settings import Settings
+    from harness.store import load_runs
 
-    task = load_task(test_cfg["pools"][0]["task"], settings)
-    assert all(p.metadata["split"] == "test" for p in task.problems())
-    sources = prepare_sources(test_cfg, settings, _NoGuard(), progress=True)
-    opts = BuildOptions.from_dict({**(cfg["data"].get("build") or {}), "tasks_per_problem": args.eval_sets})
-    count, _ = token_counter(cfg["data"], cfg["base_model"])
-    tasks, stats = build_selection_tasks(sources, opts, count_tokens=count, allow_eval=True)
-    if not tasks:
-        raise SystemExit(f"no held-out selection task survived the filters: {stats.to_json()}")
-    max_tokens = int(entry.get("max_tokens") or cfg["dapo"]["max_completion_length"])
-
-    # Every number below goes through the selector protocol (harness.evaluate.score_sets): the
-    # same Random, Majority and Oracle selectors as `python -m harness run`, and GenSelect judges.
-    source = sources[0]
-    problems = [p for p in source.task.problems() if p.id in source.candidates]
-    pools, correct = build_problem_pools(problems, source.candidates, source.grades, source.task.kind)
-    where = {p.id: i for i, p in enumerate(problems)}
-    position = {p.id: {c.index: k for k, c in enumerate(source.candidates[p.id])} for p in problems}
-    sets = [(where[t.problem_id], [position[t.problem_id][i] for i in t.shown_indices]) for t in tasks]
-    options = EvalOptions(progress=False)
-    baselines = score_sets([Random(), Majority(), Oracle()], pools, correct, sets, options)
-    rows: dict[str, dict] = {name: {"values": baselines[name].credit.tolist()}
-                             for name in ("random", "majority", "oracle")}
-    judges = [("GenSelect prompted (base SmolLM2-135M)", "smollm2-135m",
-               max(max_tokens, args.prompted_max_tokens))]
-    warm = Path(entry["path"]) / "format-warmup"
-    if warm.is_dir():  # the control: format cold start alone (uniform random labels), before DAPO
-        judges.append(("format warm-up only (before DAPO)", str(warm), max_tokens))
-    judges.append((f"GenSelect DAPO-trained ({entry['name']})", entry["path"], max_tokens))
-    for label, model, budget in judges:
-        rows[label] = judge(model, budget, (pools, correct, options), sets, args.samples, opts,
-                            settings, args.batch_size)
-
-    table = []
-    per = {}
-    for label, row in rows.items():
-        values = per_problem(tasks, row["values"])
-        per[label] = values
-        ci = bootstrap_ci(values, resamples=10_000, seed=0)
-        table.append((label, ci.mean, ci.low, ci.high, row.get("parse_rate")))
-    trained, prompted = judges[-1][0], judges[0][0]
-    contrasts = [("prompted", prompted), ("majority", "majority"), ("random", "random")]
-    if len(judges) == 3:
-        contrasts.insert(1, ("format warm-up only", judges[1][0]))
-    diffs = {name: paired_difference(per[trained], per[label], seed=0) for name, label in contrasts}
-
-    # 4. report
-    n_problems = len(per["random"])
-    lines = ["# Miniature DAPO reproduction (CPU)", "",
-             f"Generator and judge: embedded SmolLM2-135M-Instruct (fp32, CPU). Training: `{args.config}`"
-             + (" with the --tiny overrides (a plumbing check, not a result)" if args.tiny else "")
-             + f"; checkpoint `{entry['name']}`, {entry.get('steps')} DAPO steps.",
-             f"Held-out: {len(tasks)} selection tasks from {n_problems} arith test-split problems "
-             + (f"(up to {args.eval_sets} candidate sets each, every set in all its rotations) "
-                if opts.rotate_positions else "")
-             + f"(level=single; operands disjoint from training), {args.samples} judgment(s) per task and "
-             f"judge, judge max_tokens {max_tokens} (prompted judge {judges[0][2]}), temperature 0.6. "
-             f"Builder stats: {json.dumps(stats.to_json())}.", "",
-             "| selector | accuracy | 95% CI (bootstrap over problems) | judgment parse rate |",
-             "|---|---|---|---|"]
-    for label, mean, low, high, parse in table:
-        lines.append(f"| {label} | {mean:.3f} | [{low:.3f}, {high:.3f}] | "
-                     f"{'-' if parse is None else f'{parse:.2f}'} |")
-    lines += [""] + [f"Trained - {name} (paired over problems): {d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}], "
-                     f"P(trained better) = {d.p_a_better:.2f}." for name, d in diffs.items()] + [
-              "",
-              "Oracle is 1 by construction (every task holds a correct candidate); random is |correct|/k; "
-              "a parse failure counts as a random pick.",
-              f"Wall time: {time.time() - started:.0f} s (training stage {train_seconds:.0f} s).", ""]
-    out_md = Path(args.results_dir) / "miniature.md"
-    out_md.parent.mkdir(parents=True, exist_ok=True)
-    out_md.write_text("\n".join(lines), encoding="utf-8")
-    write_json_atomic(Path(args.results_dir) / "miniature.json", {
-        "checkpoint": entry, "tasks": len(tasks), "problems": n_problems, "samples": args.samples,
-        "tiny": args.tiny,
-        "table": [{"selector": s, "accuracy": m, "ci": [lo, hi], "parse_rate": p}
-                  for s, m, lo, hi, p in table],
-        "paired_trained_minus": {name: d.__dict__ for name, d in diffs.items()},
-        "examples": {k: v.get("examples") for k, v in rows.items()},
-        "seconds": time.time() - started,
-        # a JSON report takes plain dicts: the task's fields are model_dump-ed here, at the boundary
-        "per_task": [{**t.model_dump(mode="json", include={"task_id", "problem_id", "shown_indices",
-                                                           "correct_positions"}),
-                      "choices": {label: rows[label]["choices"][i] for label, _, _ in judges}}
-                     for i, t in enumerate(tasks)]})
-    print("\n".join(lines))
-
-
-class _NoGuard:
-    """Held-out evaluation pools are test-split on purpose: skip the training-data refusal."""
-
-    def check(self, problems) -> None:
-        return None
+    settings = Settings.resolve(results_dir=results)
+    task_name = load_task(HELD_OUT, settings).name
+    for generator in GENERATORS:
+        harness("plot", "--task", HELD_OUT, "--pool", generator, *common, log=log)
+    newest = {}
+    for record in load_runs(settings.runs_dir):
+        if record.info.task.name == task_name and record.info.selector.name in ("genselect", "rl-genselect"):
+            newest[(record.info.pool.label, record.info.selector.name)] = record.path.name
+    cue_runs = [newest[(g, s)] for g in GENERATORS for s in ("rl-genselect", "genselect") if (g, s) in newest]
+    harness("cues", *[a for run in cue_runs for a in ("--run", run)], "--out", "results/miniature_cues.md",
+            "--title", f"What the judges follow on {HELD_OUT}", *common, log=log)
+    body, rows = table(results, task_name)
+    wall = time.time() - started
+    commands = "\n".join(f"    {c['command']}    # {c['seconds']:.0f} s" for c in log)
+    text = (f"# Miniature DAPO reproduction (CPU), through the product\n\n"
+            f"Held-out task `{HELD_OUT}` (arith test split: no operand tuple of the training split). "
+            f"Checkpoints:\n\n```\n{checkpoint.strip()}\n```\n\n{body}\n"
+            f"Produced by `python bench/miniature_dapo.py{' --train' if args.train else ''}` in {wall:.0f} s "
+            f"on this machine; the commands it ran:\n\n{commands}\n\n"
+            f"Plots: results/plots/scaling_{task_name}_<generator>.png, "
+            f"results/plots/compare_{task_name}.png. "
+            f"Cues: results/miniature_cues.md.\n")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    Path("bench/out").mkdir(parents=True, exist_ok=True)
+    Path("bench/out/miniature.json").write_text(json.dumps({"commands": log, "wall_s": round(wall, 1),
+                                                            "rows": rows}, indent=2, default=str))
+    print(text)
 
 
 if __name__ == "__main__":

@@ -174,9 +174,23 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
                    help="a run folder, its run id, or a unique prefix of its folder name")
     p.add_argument("--out", required=True, help="output folder (e.g. <dir>/eval-results/<benchmark>)")
 
+    p = sub.add_parser("cues", help="which surface cues an LLM judge follows (position, length, agreement), "
+                                    "from runs' selections.jsonl")
+    _common(p)
+    p.add_argument("--run", action="append", required=True,
+                   help="a run folder, run id or unique folder prefix (repeat for several)")
+    p.add_argument("--out", help="markdown file to write (default: print only)")
+    p.add_argument("--title", default="What the judges follow")
+
+    p = sub.add_parser("checkpoints", help="trained selector checkpoints: list them, or ship one")
+    _common(p)
+    p.add_argument("--ship", metavar="NAME",
+                   help="copy this checkpoint (adapter + training record) to results/shipped/NAME/")
+    p.add_argument("--to", help="where to ship it (default: <results-dir>/shipped)")
+
     handlers.update({"list": cmd_list, "run": cmd_run, "generate": cmd_generate, "compare": cmd_compare,
                      "pool": cmd_pool, "leaderboard": cmd_leaderboard, "plot": cmd_plot,
-                     "export": cmd_export})
+                     "export": cmd_export, "checkpoints": cmd_checkpoints, "cues": cmd_cues})
     _add_plugin_commands(sub, handlers)
     return parser, handlers
 
@@ -302,12 +316,25 @@ def cmd_leaderboard(args, settings) -> int:
     return 0
 
 
+def task_name(spec: str, settings) -> str:
+    """The name run records carry for a task given with arguments (arith:level=mixed,n=120 ->
+    arith-mixed-test-n120-s0); the spec itself when it names no registered task."""
+    from harness.plugins import load_task
+    from harness.registry import UnknownPluginError
+
+    try:
+        return load_task(spec, settings).name
+    except UnknownPluginError:
+        return spec
+
+
 def cmd_plot(args, settings) -> int:
     from pathlib import Path
 
     from harness.plots import plot_scaling
 
-    path = plot_scaling(settings, args.task, args.pool, Path(args.out) if args.out else None)
+    out = Path(args.out) if args.out else None
+    path = plot_scaling(settings, task_name(args.task, settings), args.pool, out)
     print(path)
     return 0
 
@@ -322,6 +349,40 @@ def cmd_export(args, settings) -> int:
     print(f"{len(export.files)} files in {export.folder}" +
           (f"; GenSelect runs: {len(export.genselect_files)} files in {export.folder / 'genselect'}"
            if export.genselect_files else ""))
+    return 0
+
+
+def cmd_cues(args, settings) -> int:
+    from pathlib import Path
+
+    from harness.cues import analyze_run, write_cue_report
+    from harness.store import find_run
+
+    reports = [analyze_run(find_run(settings.runs_dir, ref), settings) for ref in args.run]
+    for report in reports:
+        print(report.markdown())
+    if args.out:
+        print(write_cue_report(reports, Path(args.out), args.title))
+    return 0
+
+
+def cmd_checkpoints(args, settings) -> int:
+    from harness.checkpoints import list_checkpoints, resolve_checkpoint, ship_checkpoint, shipped_checkpoints
+
+    if args.ship:
+        target = ship_checkpoint(settings.results_dir, args.ship, args.to)
+        print(f"shipped {args.ship} -> {target}")
+        return 0
+    entries = list_checkpoints(settings.results_dir) + shipped_checkpoints(settings.results_dir)
+    if not entries:
+        print("no checkpoint: train one (python -m harness train --config cpu-miniature)")
+        return 0
+    newest = resolve_checkpoint(settings.results_dir)["name"]
+    for e in sorted(entries, key=lambda e: e.get("created_unix", 0)):
+        mark = "*" if e["name"] == newest else " "
+        kind = "shipped" if e.get("shipped") else "local"
+        print(f"{mark} {e['name']}  {kind}  base={e.get('base_model')}  steps={e.get('steps')}  {e['path']}")
+    print("(* = what rl-genselect uses without --judge-model)")
     return 0
 
 

@@ -16,8 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import ConfigError
 
@@ -50,8 +49,12 @@ class SelectionConfig(BaseModel):
     selectors: tuple[str, ...] = _field(..., "one selector or a comma list, e.g. first,majority,oracle",
                                         "--selectors", "--selector", min_length=1)
     # LLM selectors (genselect, usc, rl-genselect)
-    judge_model: str | None = _field(None, "judge model (default: the generator; rl-genselect: the newest "
-                                           "registered checkpoint)", group=LLM)
+    judge_model: str | None = _field(None, "judge model of the prompted LLM selectors (genselect, usc; "
+                                           "default: the generator)", group=LLM)
+    checkpoint: str | None = _field(None, "rl-genselect's trained judge: a checkpoint name or folder "
+                                          "(default: the newest, local or shipped; `python -m harness "
+                                          "checkpoints`)",
+                                    group=LLM)
     judge_backend: str = _field("hf", "backend of the judge model (hf, vllm, openai, llamacpp)", group=LLM)
     judge_max_tokens: int | None = _field(None, "judge response budget in tokens", group=LLM, ge=1)
     judge_temperature: float = _field(0.6, "judge sampling temperature", group=LLM)
@@ -131,13 +134,8 @@ class RunConfig(SelectionConfig):
                                     group=GEN, ge=1)
     gen_seed: int = _field(0, "base seed of the generator (one seed per candidate)", group=GEN)
 
-    @model_validator(mode="after")
-    def _pool_or_model(self):
-        if self.pool is None and self.model is None:
-            raise PydanticCustomError("pool_or_model",
-                                      "give --pool (an existing pool) or --model (generate one)",
-                                      {"fields": ("pool", "model")})
-        return self
+    # Neither --pool nor --model is refused by run() itself, where the pool store is known: the
+    # error lists the task's pools and the two ways to get one (harness.run.no_pool_message).
 
 
 class CompareConfig(SelectionConfig):
@@ -216,6 +214,17 @@ def _key_names(model: type[BaseModel]) -> dict[str, str]:
             names[flag.lstrip("-")] = name
             names[flag.lstrip("-").replace("-", "_")] = name
     return names
+
+
+def options_from_mapping(cls: Any, data: Mapping[str, Any] | None, section: str) -> Any:
+    """A frozen options dataclass from a config section; an unknown key is a ConfigError that
+    names the section and the known keys."""
+    values = dict(data or {})
+    known = sorted(cls.__dataclass_fields__)
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown {section} option(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    return cls(**values)
 
 
 def read_yaml_mapping(source: Path, label: str, error: type[ConfigError] = ConfigError) -> dict[Any, Any]:

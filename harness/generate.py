@@ -57,8 +57,11 @@ def build_request(task, problem: Problem, index: int, config: GenerationConfig,
                   params: SamplingParams) -> GenRequest:
     content = task.prompt(problem)
     seed = candidate_seed(config.seed, problem.id, index)
-    if preset(config.model).chat:
+    model = preset(config.model)
+    if model.chat:
         return GenRequest(seed=seed, params=params, messages=(("user", content),), tag=(problem.id, index))
+    if model.template is not None:  # a base model: the preset's few-shot frame around the prompt
+        content = model.template.format(prompt=content)
     return GenRequest(seed=seed, params=params, prompt=content, tag=(problem.id, index))
 
 

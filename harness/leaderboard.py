@@ -60,12 +60,13 @@ def contrast_baselines(info) -> list[str]:
 
 
 def leaderboard_rows(records: Iterable[RunRecord]) -> list[BoardRow]:
-    """One row per (run, N), keeping only the newest run of each (task, versions, pool, selector, mode)."""
+    """One row per (run, N), keeping only the newest run of each (task, versions, pool, selector,
+    mode, protocol, checkpoint): two trained checkpoints are two selectors, each with its row."""
     newest: dict[tuple, RunRecord] = {}
     for record in records:  # oldest first, so later runs replace earlier ones
         d = record.info
         key = (d.task.name, d.task.version, d.task.grader_version, d.pool.ref, record.selector, d.mode,
-               d.protocol)
+               d.protocol, d.selector.checkpoint)
         newest[key] = record
     per_problem = PerProblem()
     rows = []
@@ -74,7 +75,7 @@ def leaderboard_rows(records: Iterable[RunRecord]) -> list[BoardRow]:
         for point in record.summary:
             contrasts = {}
             for baseline in contrast_baselines(d.selector):
-                other = newest.get((*key[:4], baseline, *key[5:]))
+                other = newest.get((*key[:4], baseline, *key[5:7], None))  # baselines have no checkpoint
                 if other is not None:
                     contrasts[baseline] = per_problem.paired(record, other, point.n)
             rows.append(BoardRow(

@@ -117,7 +117,7 @@ class SelectionRow(_Record):
 
 class TaskInfo(_Record):
     name: str
-    """Task name as given (with arguments, e.g. arith:level=mul1)."""
+    """The task's own name (arith-mul1-test-n20-s0 for arith:level=mul1)."""
     version: str
     """Task version; the leaderboard never mixes versions."""
     source: str
@@ -126,6 +126,13 @@ class TaskInfo(_Record):
     """Grader name."""
     grader_version: str
     """Grader version; part of the grades cache key."""
+    spec: str | None = None
+    """The task as given, with its arguments (arith:level=mul1): what loads it again."""
+
+    @property
+    def loadable(self) -> str:
+        """What harness.plugins.load_task takes to load this task again."""
+        return self.spec or self.name
 
 
 class PoolInfo(_Record):

@@ -122,8 +122,9 @@ def _pool(config: RunConfig, settings: Settings, task, problems, generator_facto
     store = PoolStore(settings.pools_dir)
     if config.pool is not None:
         return store.resolve(config.pool, task=task.name)
+    if config.model is None:
+        raise PoolError(no_pool_message(task.name, store))
     samples = config.samples or max(config.ns or (8,))
-    assert config.model is not None  # RunConfig requires --pool or --model
     gen = GenerationConfig(model=config.model, backend=config.backend, n=samples, seed=config.gen_seed,
                            temperature=config.temperature, max_tokens=config.max_tokens)
     report = generate_pool(task, gen, store, problems=problems, backend_factory=generator_factory,
@@ -131,6 +132,17 @@ def _pool(config: RunConfig, settings: Settings, task, problems, generator_facto
     if report.generated:
         log(f"generated {report.generated} candidates ({report.truncated} truncated) into {report.pool.ref}")
     return report.pool
+
+
+def no_pool_message(task: str, store: PoolStore) -> str:
+    """What to do when a run names neither --pool nor --model: the task's pools, and how to get one."""
+    pools = store.all(task)
+    have = (f"pools for {task}: {', '.join(p.ref for p in pools)}; pass one with --pool REF"
+            if pools else f"no pool exists for {task} under {store.root}")
+    return (f"give --pool or --model: {have}. To get a pool, either import generations made elsewhere "
+            f"(`python -m harness pool import --task {task} FILES...`: our JSONL, NeMo-Skills "
+            f"output-rs*.jsonl or lm-eval samples) or generate one (`python -m harness run --task {task} "
+            f"--model MODEL ...`, or `python -m harness generate --task {task} --model MODEL`)")
 
 
 def _usable_problems(config: RunConfig, task, pool: Pool, problems, candidates, log):
@@ -169,7 +181,7 @@ def _ns(config: RunConfig, smallest: int) -> tuple[int, ...]:
 
 def selector_setup(config: RunConfig, settings: Settings, pool: Pool) -> SelectorSetup:
     """The run-level options any selector may take; the default judge is the pool's generator."""
-    return SelectorSetup(judge_model=config.judge_model,
+    return SelectorSetup(judge_model=config.judge_model, checkpoint=config.checkpoint,
                          default_judge=pool.spec.model if pool.spec.backend != "import" else None,
                          judge_backend=config.judge_backend, judge_temperature=config.judge_temperature,
                          judge_max_tokens=config.judge_max_tokens, window=config.window,
@@ -206,7 +218,7 @@ def _write_record(settings: Settings, config: RunConfig, task, pool: Pool, match
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
         mode="paper" if config.paper else "subsets", protocol=protocol_of(config), selector=selector.info(),
         task=TaskInfo(name=task.name, version=task.version, source=task.source, grader=grader.name,
-                      grader_version=grader.version),
+                      grader_version=grader.version, spec=config.task),
         pool=PoolInfo(ref=pool.ref, key=pool.key, label=pool.label, spec=pool.spec),
         pool_match=match.summary(), grading=grading.to_json(), config=config.model_dump(mode="json"),
         environment=env, problems=len(problems), candidates=candidate_counts(candidates, problems),

@@ -8,7 +8,9 @@ single-digit operations because the embedded 135M model fails at anything harder
     --task arith:level=mul1,n=30,split=train,seed=3
 
 Levels: add1, sub1, mul1 (single digit), add2 (two-digit addition), two-step (a + b - c, single
-digits), single (add1 + sub1 + mul1 mixed). Train and test are disjoint by construction: every
+digits), single (add1 + sub1 + mul1 mixed), mixed (single + two-step: 169 test problems, enough
+held-out problems for a paired confidence interval; single has only 36). Train and test are
+disjoint by construction: every
 operand tuple is assigned to one split by a hash of the tuple, and each split samples only
 from its own tuples, so no (operation, operands) pair can appear in both.
 """
@@ -49,7 +51,8 @@ def _tuples(op: str) -> Iterator[tuple[int, ...]]:
 
 
 LEVELS = {"add1": ("add1",), "sub1": ("sub1",), "mul1": ("mul1",), "add2": ("add2",),
-          "two-step": ("two-step",), "single": ("add1", "sub1", "mul1")}
+          "two-step": ("two-step",), "single": ("add1", "sub1", "mul1"),
+          "mixed": ("add1", "sub1", "mul1", "two-step")}
 
 
 def split_of(op: str, operands: tuple[int, ...]) -> str:

@@ -41,7 +41,7 @@ def eval_config(task: str, checkpoint: str, eval_args: str = ""):
         raise ConfigError(f"--eval-args: {exc}") from None
     if unknown:
         raise ConfigError(f"--eval-args: not a flag of `run`: {' '.join(unknown)}")
-    fixed: dict[str, Any] = {"task": task, "selectors": ("rl-genselect",), "judge_model": checkpoint}
+    fixed: dict[str, Any] = {"task": task, "selectors": ("rl-genselect",), "checkpoint": checkpoint}
     given = sorted(set(fixed) & set(vars(args)))
     if given:
         raise ConfigError(f"--eval-args: {', '.join(given)} are set by train itself "

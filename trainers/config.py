@@ -6,6 +6,7 @@
         dataset | pools: [PoolSection {task, generate: GenerateSection | pool, limit}]
         build: BuildSection (= trainers.selection_data.BuildOptions), eval_tasks, token_counter
       warmup: WarmupSection (= trainers.format_warmup.WarmupOptions)
+      lora: LoraSection (= trainers.lora.LoraOptions): train and save an adapter, not the whole model
       dapo: DapoSection {..., dynamic_sampling: DynamicSampling, overlong: Overlong}
       checkpoint: CheckpointSection {max_tokens}
 
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from trainers.dapo_config import DapoSection
 from trainers.format_warmup import WarmupOptions
+from trainers.lora import LoraOptions
 from trainers.selection_data import BuildOptions
 
 _STRICT = ConfigDict(extra="forbid")
@@ -52,6 +54,7 @@ def model_from_dataclass(name: str, cls: type) -> type[BaseModel]:
 
 BuildSection = model_from_dataclass("BuildSection", BuildOptions)
 WarmupSection = model_from_dataclass("WarmupSection", WarmupOptions)
+LoraSection = model_from_dataclass("LoraSection", LoraOptions)
 
 
 class GenerateSection(_Section):
@@ -106,6 +109,7 @@ class TrainConfig(_Section):
     dtype: str | None = None
     data: DataSection
     warmup: WarmupSection | None = None  # type: ignore[valid-type]
+    lora: LoraSection | None = None  # type: ignore[valid-type]
     dapo: DapoSection = Field(default_factory=DapoSection)
     checkpoint: CheckpointSection | None = None
     notes: Any = None

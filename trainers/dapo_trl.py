@@ -38,6 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import ConfigError, DataError, MissingPrerequisiteError
 from trainers.dapo_config import DAPO_DEFAULTS, grpo_config, rollout_lr_scheduler, step_plan
+from trainers.lora import LoraOptions, with_new_adapter, with_saved_adapter
 from trainers.tasks_schema import SelectionTask
 
 # -- pure batch logic -------------------------------------------------------------------------
@@ -437,8 +438,12 @@ class TrainOutcome:
 
 
 def train_dapo(tasks: Sequence[SelectionTask], model_path: str, dapo: Mapping[str, Any],
-               output_dir: str, *, dtype: str | None = None) -> TrainOutcome:
-    """Run DAPO on the selection tasks; the caller saves the model (trainer.save_model)."""
+               output_dir: str, *, dtype: str | None = None, lora: LoraOptions | None = None,
+               adapter: str | None = None) -> TrainOutcome:
+    """Run DAPO on the selection tasks; the caller saves the model (trainer.save_model).
+
+    With `lora` enabled only an adapter on model_path trains: the one saved in `adapter` (the
+    format warm-up's) when given, else a fresh one; trainer.save_model then saves the adapter."""
     import time
 
     import torch
@@ -454,6 +459,8 @@ def train_dapo(tasks: Sequence[SelectionTask], model_path: str, dapo: Mapping[st
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch_dtype)
+    if lora is not None and lora.enable:
+        model = with_saved_adapter(model, adapter) if adapter else with_new_adapter(model, lora)
     overlong = dapo.get("overlong") or {}
     reward = SelectionReward(max_completion_length=args.max_completion_length,
                              overlong_cache=int(overlong.get("cache", 0)) if overlong.get("enable") else 0,

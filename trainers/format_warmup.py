@@ -22,9 +22,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from harness.errors import ConfigError
+from harness.config import options_from_mapping
 from harness.selectors.judgment import parse_judgment
 from harness.types import stable_hash
+from trainers.lora import LoraOptions, with_new_adapter
 from trainers.selection_data import judge_input_text
 from trainers.tasks_schema import SelectionTask
 
@@ -41,12 +42,7 @@ class WarmupOptions:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "WarmupOptions":
-        data = dict(data or {})
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(f"unknown warmup option(s): {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(cls.__dataclass_fields__))}")
-        return cls(**data)
+        return options_from_mapping(cls, data, "warmup")
 
 
 @dataclass
@@ -84,8 +80,9 @@ def _encode(tokenizer, prompt: str, target: str) -> tuple[list[int], list[int]]:
 
 
 def run_format_warmup(model_path: str, tasks: Sequence[SelectionTask], opts: WarmupOptions,
-                      out_dir: str) -> WarmupReport:
-    """Fine-tune on uniform-label `Judgment: k` targets and save model + tokenizer to out_dir."""
+                      out_dir: str, *, lora: LoraOptions | None = None) -> WarmupReport:
+    """Fine-tune on uniform-label `Judgment: k` targets and save model + tokenizer to out_dir
+    (with `lora` enabled: a fresh adapter is trained and only the adapter is saved)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -95,9 +92,12 @@ def run_format_warmup(model_path: str, tasks: Sequence[SelectionTask], opts: War
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    if lora is not None and lora.enable:
+        model = with_new_adapter(model, lora)
     pairs = warmup_targets(tasks, opts)
     encoded = [_encode(tokenizer, p, t) for p, t in pairs]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.learning_rate, weight_decay=0.0)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=opts.learning_rate, weight_decay=0.0)
     rng = random.Random(opts.seed)
     losses: list[float] = []
     model.train()
@@ -115,7 +115,7 @@ def run_format_warmup(model_path: str, tasks: Sequence[SelectionTask], opts: War
                     torch.tensor(x), torch.tensor(y), 1
             loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()
             optimizer.zero_grad()
             losses.append(float(loss.detach()))

@@ -274,6 +274,7 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
     from harness.settings import Settings
     from trainers.dapo_trl import train_dapo
     from trainers.format_warmup import WarmupOptions, run_format_warmup
+    from trainers.lora import LoraOptions, adapter_megabytes, name_base
     from trainers.selection_data import file_hash, read_dataset
 
     cfg = load_config(config_path, overrides)
@@ -287,20 +288,30 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
     folder = (settings.results_dir / "checkpoints" / name).resolve()
     work = settings.results_dir / "checkpoints" / ".work" / name
     warmup = WarmupOptions.from_dict(cfg.get("warmup"))
+    lora = LoraOptions.from_dict(cfg.get("lora"))
     warmup_info = None
+    adapter = None
     if warmup.enable:  # DAPO then starts from the format-following judge, saved beside the checkpoint
         warm_dir = folder / "format-warmup"
-        report = run_format_warmup(model_path, tasks, warmup, str(warm_dir))
+        report = run_format_warmup(model_path, tasks, warmup, str(warm_dir), lora=lora)
         warmup_info = {"path": str(warm_dir), "options": warmup.__dict__, **report.to_json()}
         print(f"[train] format warm-up: {report.examples} examples, {report.steps} steps in "
               f"{report.seconds:.0f}s, loss {report.loss_first:.3f} -> {report.loss_last:.3f}, "
               f"parse rate {report.parse_rate_after:.2f}")
-        model_path = str(warm_dir)
-    outcome = train_dapo(tasks, model_path, cfg["dapo"], str(work), dtype=cfg.get("dtype"))
+        if lora.enable:  # the warm-up saved an adapter; DAPO goes on training it on the base
+            adapter = str(warm_dir)
+        else:
+            model_path = str(warm_dir)
+    outcome = train_dapo(tasks, model_path, cfg["dapo"], str(work), dtype=cfg.get("dtype"), lora=lora,
+                         adapter=adapter)
     trainer = outcome.trainer
     trainer.save_model(str(folder))
     if trainer.accelerator.is_main_process:
-        trainer.processing_class.save_pretrained(str(folder))
+        if lora.enable:  # the adapter alone: its base (and tokenizer) is resolved by name at load
+            for adapter_dir in (folder, *((warm_dir,) if adapter else ())):
+                name_base(adapter_dir, cfg["base_model"])
+        else:
+            trainer.processing_class.save_pretrained(str(folder))
     files = write_curves(folder, outcome.sampling_history, outcome.log_history,
                          outcome.plan["updates_per_rollout"])
     import shutil
@@ -318,6 +329,8 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
         # rollout steps (DAPO/verl training steps) taken, and the optimizer steps TRL ran for them
         "steps": outcome.steps, "optimizer_steps": outcome.optimizer_steps, "step_plan": outcome.plan,
         "config": cfg["_source"], "config_hash": chash, "trainer": "trl-grpo-dapo",
+        "lora": {**lora.__dict__, "target_modules": list(lora.target_modules),
+                 "adapter_mb": adapter_megabytes(folder)} if lora.enable else None,
         "metrics": metrics, "files": files, "eval_on": eval_on, "warmup": warmup_info,
         "max_tokens": int((cfg.get("checkpoint") or {}).get("max_tokens")
                           or cfg["dapo"]["max_completion_length"]),

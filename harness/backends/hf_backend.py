@@ -75,13 +75,13 @@ class HFBackend:
                  threads: int | None = None) -> None:
         try:
             import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            import transformers  # noqa: F401  (checked here so the error names the extra)
         except ImportError as exc:
             from harness.errors import MissingPrerequisiteError
 
             raise MissingPrerequisiteError.package("torch and transformers", "hf",
                                                    purpose="the hf backend") from exc
-        from harness.models import materialize, preset
+        from harness.models import load_causal_lm, preset
 
         self.model = model
         self.preset = preset(model)
@@ -96,18 +96,20 @@ class HFBackend:
             import os
 
             torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) // 2))
-        path = materialize(model)
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(path, revision=None)
+        lm: Any
+        lm, self.tokenizer = load_causal_lm(model, dtype)  # a LoRA adapter folder is merged into its base
         self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so new tokens line up
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        lm: Any = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+        # A raw (few-shot) prompt gets the BOS token a base model was trained with when its preset
+        # says so (Gemma; its GGUF tokenizer does not add it); chat templates write their own.
+        self.bos = self.tokenizer.bos_token if self.preset.bos else None
         self.lm: Any = lm.to(self.device)  # None once closed
         self.lm.eval()
 
     def render(self, request: GenRequest) -> str:
         if request.prompt is not None:
-            return request.prompt
+            return (self.bos or "") + request.prompt
         return render_chat(self.tokenizer, request.messages, model=self.model, **self.chat_template_kwargs)
 
     def generate(self, requests: Sequence[GenRequest], *, progress: bool = True) -> list[GenResult]:

@@ -49,7 +49,7 @@ def export_nemo_skills(record: RunRecord, settings: Settings, out: Path) -> Nemo
         raise ConfigError(f"run {record.path.name} is a subsets run; NeMo-Skills files describe the paper "
                           "protocol's fixed first N candidates: rerun with --paper and export that run")
     n = max(point.n for point in info.summary)
-    task = load_task(info.task.name, settings)
+    task = load_task(info.task.loadable, settings)
     pool = PoolStore(settings.pools_dir).resolve(info.pool.ref, task=task.name)
     candidates = pool.candidates()
     evaluated = {row["problem_id"] for row in record.problems()}

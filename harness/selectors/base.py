@@ -69,7 +69,8 @@ class SelectorSetup:
     selectors that need none of these (first, majority, oracle, ...) ignore it.
     """
 
-    judge_model: str | None  # None: the default judge below (rl-genselect: the newest checkpoint)
+    judge_model: str | None  # the prompted selectors' judge; None: the default judge below
+    checkpoint: str | None  # rl-genselect's trained judge; None: the newest checkpoint, local or shipped
     default_judge: str | None  # the pool's generator, when it is a model (not an import)
     judge_backend: str
     judge_temperature: float

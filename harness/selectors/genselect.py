@@ -117,14 +117,16 @@ class USC(GenSelect):
 
 @dataclass
 class RLGenSelect(GenSelect):
-    """GenSelect whose judge is a DAPO-trained checkpoint (newest registered, or --judge-model)."""
+    """GenSelect judged by a DAPO-trained checkpoint (--checkpoint; default the newest, local or shipped)."""
 
     name: ClassVar[str] = "rl-genselect"
 
     @classmethod
     def from_setup(cls, setup: SelectorSetup) -> "RLGenSelect":
-        # The default judge here is the newest trained checkpoint, never the generator.
-        return cls.from_checkpoint(setup.results_dir, setup.judge_model, **_judge_options(setup))
+        # The judge here is a trained checkpoint (--checkpoint, default the newest), never the
+        # generator; --judge-model names the prompted selectors' judge, so one run can compare
+        # the trained judge with its own untrained base prompted.
+        return cls.from_checkpoint(setup.results_dir, setup.checkpoint, **_judge_options(setup))
 
     @classmethod
     def from_checkpoint(cls, results_dir: str, name_or_path: str | None = None,
@@ -134,4 +136,6 @@ class RLGenSelect(GenSelect):
         entry = resolve_checkpoint(results_dir, name_or_path)
         if options.get("max_tokens") is None:
             options["max_tokens"] = entry.get("max_tokens")
+        if entry.get("prompt_version"):  # the prompt it was trained on
+            options.setdefault("prompt_version", entry["prompt_version"])
         return cls(judge_model=entry["path"], checkpoint=entry["name"], **options)

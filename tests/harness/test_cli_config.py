@@ -91,10 +91,26 @@ def test_precedence_cli_over_env_over_file_over_defaults(tmp_path):
         cfg.load_config(RunConfig, {}, config_file=bad, environ={})
 
 
-def test_validation_errors_name_the_flag_one_line_each(capsys):
-    assert main(["run", "--selector", "first", "--task", "arith"]) == 2
+def test_run_without_pool_or_model_lists_pools_and_the_two_ways_to_get_one(capsys, tmp_path):
+    results = str(tmp_path / "results")
+    assert main(["run", "--selector", "first", "--task", "arith", "--results-dir", results]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: --pool or --model: give --pool (an existing pool) or --model (generate one)"]
+    assert len(err) == 1 and "no pool exists for arith" in err[0]
+    assert "pool import --task arith" in err[0] and "--model MODEL" in err[0]
+    from harness.generate import GenerationConfig
+    from harness.plugins import load_task
+    from harness.pools import PoolStore
+    from harness.settings import Settings
+
+    task = load_task("arith:n=2", Settings.resolve(results_dir=results))
+    spec = GenerationConfig(model="m").spec(task.version)
+    PoolStore(tmp_path / "results" / "pools").create(task.name, spec, task.problems(), label="m")
+    assert main(["run", "--selector", "first", "--task", "arith:n=2", "--results-dir", results]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"pools for {task.name}: {task.name}/m/" in err and "pass one with --pool REF" in err
+
+
+def test_validation_errors_name_the_flag_one_line_each(capsys):
     assert main(["run", "--selector", "first", "--task", "arith", "--pool", "x", "--window", "1",
                  "--draws", "many"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -164,7 +180,8 @@ def test_train_passes_resolved_settings_and_eval_runs_a_runconfig(monkeypatch, t
     assert seen["settings"].results_dir == tmp_path / "results" and seen["run_settings"] is seen["settings"]
     config = seen["run"]
     assert isinstance(config, RunConfig) and config.task == "arith" and config.selectors == ("rl-genselect",)
-    assert config.judge_model == "ckpt-1" and config.ns == (1, 4) and config.llm_draws == 2
+    assert config.checkpoint == "ckpt-1" and config.judge_model is None
+    assert config.ns == (1, 4) and config.llm_draws == 2
     assert main(["train", "--config", "cpu-smoke", "--eval-on", "arith", "--eval-args", "--nope 3"]) == 2
     assert "not a flag of `run`: --nope 3" in capsys.readouterr().err
 

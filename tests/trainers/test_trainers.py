@@ -756,3 +756,57 @@ def test_format_warmup_teaches_the_verdict_line(tmp_path):
     assert (tmp_path / "warm" / "config.json").is_file() and (tmp_path / "warm" / "tokenizer.json").is_file()
     assert report.parse_rate_after >= 0.5  # the base model parses ~1 % at temperature 1
     assert sum(report.label_counts.values()) == 24
+
+
+@pytest.mark.slow
+def test_lora_training_ships_a_small_adapter_that_rl_genselect_resolves(tmp_path, monkeypatch):
+    """lora.enable: warm-up and DAPO train one adapter; the checkpoint is the adapter alone, loads
+    merged into its base by name, ships under 20 MB with its training record, and is what
+    rl-genselect resolves until a newer local checkpoint exists."""
+    pytest.importorskip("peft")
+    import harness.checkpoints as checkpoints
+    from harness.backends.hf_backend import HFBackend
+    from harness.models import load_causal_lm
+    from harness.selectors.genselect import RLGenSelect
+    from trainers.train import main
+
+    results = tmp_path / "results"
+    pool = _synthetic_arith_pool(results, "level=mul1,n=8,split=train,seed=0")
+    source = {"task": "arith:level=mul1,n=8,split=train,seed=0", "pool": str(pool.path)}
+    overrides = {"data": {"pools": [source]},
+                 "lora": {"enable": True, "r": 4, "alpha": 8},
+                 "warmup": {"enable": True, "examples": 4, "batch_size": 4, "learning_rate": 1e-3,
+                            "check_prompts": 2},
+                 "dapo": {"max_steps": 1, "updates_per_step": 1, "learning_rate": 1e-3}}
+    entry = main("trainers/configs/cpu-smoke.yaml", results_dir=str(results), overrides=overrides)
+    folder = Path(entry["path"])
+    assert (folder / "adapter_model.safetensors").is_file() and not (folder / "model.safetensors").exists()
+    adapter_config = json.loads((folder / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == "smollm2-135m"
+    assert entry["lora"]["r"] == 4 and 0 < entry["lora"]["adapter_mb"] < 20
+    # merged at load: a plain model whose weights differ from the base where the adapter sits
+    merged, _ = load_causal_lm(str(folder))
+    base, _ = load_causal_lm("smollm2-135m")
+    key = "model.layers.0.self_attn.q_proj.weight"
+    assert type(merged).__name__ == type(base).__name__
+    assert not bool((merged.state_dict()[key] == base.state_dict()[key]).all())
+    assert HFBackend(str(folder)).generate([], progress=False) == []
+    # shipped: a folder with the adapter and its training record, found from an empty results tree
+    monkeypatch.setattr(checkpoints, "REPO_SHIPPED", tmp_path / "repo-shipped")
+    shipped = checkpoints.ship_checkpoint(results, entry["name"], tmp_path / "repo-shipped")
+    manifest = json.loads((shipped / "checkpoint.json").read_text())
+    assert manifest["name"] == entry["name"] and manifest["config_hash"] == entry["config_hash"]
+    assert manifest["data"]["sha256_16"] == entry["data"]["sha256_16"] and manifest["steps"] == 1
+    assert {"adapter_model.safetensors", "training.json", "curves.json"} <= set(manifest["shipped_files"])
+    assert not (shipped / "tokenizer.json").exists() and manifest["shipped_mb"] < 20
+    fresh = tmp_path / "fresh"
+    selector = RLGenSelect.from_checkpoint(str(fresh))
+    assert selector.checkpoint == entry["name"] and selector.judge_model == str(shipped.resolve())
+    assert selector.max_tokens == entry["max_tokens"]
+    # a newer local checkpoint wins over the shipped one
+    checkpoints.register_checkpoint(fresh, {"name": "newer", "path": str(folder),
+                                            "base_model": "smollm2-135m"})
+    assert RLGenSelect.from_checkpoint(str(fresh)).checkpoint == "newer"
+    # a whole model is refused as a shipped artifact
+    with pytest.raises(checkpoints.CheckpointError, match="over the 1 MB"):
+        checkpoints.ship_checkpoint(results, entry["name"], tmp_path / "x", limit_mb=1)

@@ -130,11 +130,13 @@ def test_parse_judgment(text, n, expected):
     assert parse_judgment(text, n) == expected
 
 
-def test_rl_genselect_without_checkpoint_says_how_to_get_one(tmp_path):
-    from harness.checkpoints import NoCheckpointError
+def test_rl_genselect_without_checkpoint_says_how_to_get_one(tmp_path, monkeypatch):
+    import harness.checkpoints as checkpoints
     from harness.selectors.genselect import RLGenSelect
 
-    with pytest.raises(NoCheckpointError, match="python -m harness train"):
+    # no registered checkpoint, and no shipped one either (not even this checkout's)
+    monkeypatch.setattr(checkpoints, "REPO_SHIPPED", tmp_path / "none")
+    with pytest.raises(checkpoints.NoCheckpointError, match="python -m harness train"):
         RLGenSelect.from_checkpoint(str(tmp_path))
 
 
