@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HELD_OUT = "arith:level=mixed,n=120,split=test,seed=0"
 SELECTORS = "first,majority,genselect,rl-genselect,oracle"
@@ -62,7 +63,11 @@ def table(results: Path, task_name: str) -> tuple[str, list[dict]]:
     settings = Settings.resolve(results_dir=results)
     records = [r for r in load_runs(settings.runs_dir) if r.info.task.name == task_name]
     rows = [r for r in leaderboard_rows(records) if r.mode == "subsets"]
-    llm = {(r.info.pool.label, r.info.selector.label()): r.info.llm for r in records if r.info.llm}
+    llm: dict[tuple[str, str], Any] = {}  # the run that made the calls (`compare` finds them cached)
+    for rec in records:
+        key = (rec.info.pool.label, rec.info.selector.label())
+        if rec.info.llm and (key not in llm or rec.info.llm.calls > llm[key].calls):
+            llm[key] = rec.info.llm
     lines, out = [], []
     for generator in GENERATORS:
         mine = [r for r in rows if r.generator == generator]

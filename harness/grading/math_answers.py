@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import math_verify
 from math_verify.errors import TimeoutException
@@ -301,12 +301,22 @@ def grade_answer(answer: str | None, gold: str, *, integer: bool = False,
     return AnswerGrade("correct" if same else "wrong", same, "math-verify")
 
 
-def cluster_answers(answers: list[str | None], *, integer: bool = False) -> list[int | None]:
+def cluster_answers(answers: list[str | None], *, integer: bool = False, skip: frozenset[str] = frozenset(),
+                    on_step: Callable[[str], None] | None = None) -> list[int | None]:
+    """Equivalence classes of answers. `skip`: answers not to compare (their comparison was killed,
+    harness.grading.killable), each its own class. `on_step(answer)` is called before each answer's
+    comparisons, so a supervisor knows which answer a stuck worker was on."""
     labels: dict[str, int] = {}  # distinct raw string -> cluster label
     representatives: list[ParsedAnswer] = []  # index = label; the cluster's first answer
     for answer in answers:
         if answer is None or answer in labels:
             continue
+        if answer in skip:
+            labels[answer] = len(representatives)
+            representatives.append(ParsedAnswer(answer, error="comparison killed"))
+            continue
+        if on_step is not None:
+            on_step(answer)
         parsed = parse_answer(answer, integer=integer)
         # Greedy, first match wins: equivalence via verify is not guaranteed transitive, so
         # comparing against one fixed representative keeps the result order-defined.
