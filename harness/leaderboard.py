@@ -47,6 +47,7 @@ class BoardRow:
     vs_genselect: float | None = None  # rl-genselect only: paired difference to prompted genselect
     vs_genselect_low: float | None = None
     vs_genselect_high: float | None = None
+    grader_errors: int = 0  # candidates of the pool the grader could not decide (never scored wrong)
 
 
 # Which baseline each selector is compared with, paired over problems (the subsets are shared).
@@ -85,6 +86,7 @@ def leaderboard_rows(records: Iterable[RunRecord]) -> list[BoardRow]:
                 protocol=d.protocol, n=point.n,
                 accuracy=point.accuracy, ci_low=point.ci_low, ci_high=point.ci_high, problems=d.problems,
                 run=record.path.name, created=d.created, mc_se=point.mc_se,
+                grader_errors=int(d.grading.get("errors", 0)),
                 **{f"vs_{b}{part}": value for b, diff in contrasts.items() if diff is not None
                    for part, value in (("", diff.mean), ("_low", diff.low), ("_high", diff.high))}))
     return rows
@@ -136,12 +138,12 @@ def render_markdown(rows: list[BoardRow], n: int | None = None) -> str:
         shown.sort(key=lambda r: (r.generator, r.mode, r.n, r.upper_bound, -r.accuracy))
         out += [f"## {task} (task v{version}, grader {grader}, {rules} protocol)", "",
                 "| Generator | Selector | Mode | N | Accuracy | 95% CI | MC s.e. | Δ vs majority (95% CI) "
-                "| Problems | Run |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
+                "| Problems | Grader errors | Run |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in shown:
             out.append(f"| {r.generator} | {r.label} | {r.mode} | {r.n} | {100 * r.accuracy:.2f} | "
                        f"{100 * r.ci_low:.1f}–{100 * r.ci_high:.1f} | {_se(r)} | {_contrasts(r)} | "
-                       f"{r.problems} | {r.run} |")
+                       f"{r.problems} | {r.grader_errors} | {r.run} |")
         out.append("")
     return "\n".join(out)
 
