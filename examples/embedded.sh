@@ -8,5 +8,5 @@
 # A rerun makes zero model calls (pool and judge cache). Timed by bench/main_job.py.
 set -euo pipefail
 python -m harness run --task arith --model smollm2-135m \
-    --selector first,majority,genselect,rl-genselect,oracle --n 1,2,4,8 --llm-draws 2 "$@"
+    --selector first,majority,genselect,rl-genselect,oracle --n 1,2,4,8 --llm-draws 1 "$@"
 python -m harness plot --task arith "$@"

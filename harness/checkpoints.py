@@ -91,7 +91,8 @@ def resolve_checkpoint(results_dir: str | Path, name_or_path: str | None = None)
             f"{checkpoints_dir(results_dir)}. "
             "Train one with `python -m harness train --config trainers/configs/cpu-smoke.yaml`, "
             "or name a model folder with --checkpoint PATH.")
-    return max(entries, key=lambda e: e.get("created_unix", 0))
+    # newest wins; a shipped copy of the same checkpoint wins the tie (one judge path, one cache key)
+    return max(entries, key=lambda e: (e.get("created_unix", 0), bool(e.get("shipped"))))
 
 
 # Files of a checkpoint folder that make a shipped copy: the model (a LoRA adapter, or a whole

@@ -377,12 +377,12 @@ def cmd_checkpoints(args, settings) -> int:
     if not entries:
         print("no checkpoint: train one (python -m harness train --config cpu-miniature)")
         return 0
-    newest = resolve_checkpoint(settings.results_dir)["name"]
+    chosen = resolve_checkpoint(settings.results_dir)
     for e in sorted(entries, key=lambda e: e.get("created_unix", 0)):
-        mark = "*" if e["name"] == newest else " "
+        mark = "*" if (e["name"], e["path"]) == (chosen["name"], chosen["path"]) else " "
         kind = "shipped" if e.get("shipped") else "local"
         print(f"{mark} {e['name']}  {kind}  base={e.get('base_model')}  steps={e.get('steps')}  {e['path']}")
-    print("(* = what rl-genselect uses without --judge-model)")
+    print("(* = what rl-genselect uses without --checkpoint)")
     return 0
 
 
