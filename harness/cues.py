@@ -56,13 +56,14 @@ class CueReport:
     run: str
     selector: str
     label: str
+    generator: str  # the pool's label: whose candidates the judge chose among
     calls: int  # judge calls read
     parsed: int  # of them, with a verdict
     cues: tuple[Cue, ...]
     positions: tuple[tuple[int, int, tuple[float, ...]], ...]  # (window size, calls, P(named position k))
 
     def markdown(self) -> str:
-        lines = [f"### {self.label} (run {self.run})", "",
+        lines = [f"### {self.label} on {self.generator}'s candidates (run {self.run})", "",
                  f"{self.parsed} of {self.calls} judge calls parsed.", "",
                  "| cue | judge picks it | a random pick would | lift |", "|---|---|---|---|"]
         lines += [f"| {c.name} | {c.picked:.3f} | {c.random:.3f} | {c.lift:+.3f} |" for c in self.cues]
@@ -151,7 +152,8 @@ def analyze_run(record: RunRecord, settings: Settings) -> CueReport:
     shown = shown_candidates(record, settings)
     cues, dists, counts, calls, parsed = cue_table(read_selections(record), shown)
     return CueReport(run=record.path.name, selector=record.info.selector.name,
-                     label=record.info.selector.label(), calls=calls, parsed=parsed, cues=tuple(cues),
+                     label=record.info.selector.label(), generator=record.info.pool.label,
+                     calls=calls, parsed=parsed, cues=tuple(cues),
                      positions=tuple((size, counts[size], tuple(dists[size])) for size in sorted(dists)))
 
 
