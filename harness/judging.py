@@ -68,7 +68,7 @@ class Judging:
             results = judge.backend.generate(part, progress=False)
             judge.cache.put_many(list(zip(part, results)))
             judge.calls += len(results)
-        answers = [judge.cache.get(r) for r in requests]
+        answers = judge.cache.get_many(requests)
         assert all(a is not None for a in answers)
         return answers  # type: ignore[return-value]
 

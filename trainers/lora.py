@@ -64,10 +64,6 @@ def with_saved_adapter(model, adapter_dir: str):
     return PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
 
 
-def is_adapter_dir(path: str | Path) -> bool:
-    return (Path(path) / "adapter_config.json").is_file()
-
-
 def name_base(adapter_dir: str | Path, base_model: str) -> None:
     """Point the saved adapter at its base by harness name (a preset, hub id or folder)."""
     path = Path(adapter_dir) / "adapter_config.json"

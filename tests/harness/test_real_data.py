@@ -44,12 +44,17 @@ def brute_majority(rows: list[dict]) -> float:
                for c in winners) / len(winners)
 
 
-@pytest.fixture(scope="module")
-def math_l5_run(tmp_path_factory):
+def shared_data() -> Path:
+    """The shared data folder (HARNESS_DATA_DIR); the test is skipped without it."""
     data = os.environ.get("HARNESS_DATA_DIR")
     if not data:
         pytest.skip("HARNESS_DATA_DIR is not set")
-    data = Path(data)
+    return Path(data)
+
+
+@pytest.fixture(scope="module")
+def math_l5_run(tmp_path_factory):
+    data = shared_data()
     results = tmp_path_factory.mktemp("l5")
     files = sorted(str(p) for p in (data / "pools" / "math_l5").glob("*.jsonl"))
     harness_cli("pool", "import", "--task", "math_l5", *files, results=results, data=data)
@@ -117,10 +122,7 @@ def _csv_accuracy(results: Path, selector: str, mode: str, n: int) -> float:
 
 @pytest.fixture(scope="module")
 def cot_run(tmp_path_factory):
-    data = os.environ.get("HARNESS_DATA_DIR")
-    if not data:
-        pytest.skip("HARNESS_DATA_DIR is not set")
-    data = Path(data)
+    data = shared_data()
     results = tmp_path_factory.mktemp("cot")
     harness_cli("pool", "import", "--task", "math_cot_100", "--label", "qwen2.5-math-instruct",
                 str(data / "pools" / "math_cot_100" / "qwen2.5-math-instruct.jsonl"), results=results,
