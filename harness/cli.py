@@ -29,6 +29,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir",
                         help="local task data in the layout of shared/data (env HARNESS_DATA_DIR)")
     parser.add_argument("--results-dir", help="results tree (env HARNESS_RESULTS_DIR, default ./results)")
+    parser.add_argument("--sandbox", choices=("auto", "strict", "none"),
+                        help="isolation of generated code (env HARNESS_SANDBOX, default auto: the best the "
+                             "host offers, refused if none; strict: fail unless fully isolated; none: run "
+                             "untrusted code unisolated)")
 
 
 def _generation_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -47,7 +51,8 @@ def settings_from_args(args: argparse.Namespace):
     from harness.settings import Settings
 
     return Settings.resolve(data_dir=getattr(args, "data_dir", None),
-                            results_dir=getattr(args, "results_dir", None))
+                            results_dir=getattr(args, "results_dir", None),
+                            sandbox=getattr(args, "sandbox", None))
 
 
 # -- flags generated from a config model -----------------------------------------------------------

@@ -287,6 +287,7 @@ class LiveCodeBenchTask:
         return CodeGrader(timeout_s=float(self.options.get("timeout", 6)),
                           comparison=self.options.get("compare", "lcb"),
                           extraction=self.options.get("extract", "lcb"),
+                          isolation_mode=self.settings.sandbox,
                           cache_dir=self.settings.results_dir / "cache" / "exec")
 
     def prompt(self, problem: Problem) -> str:
@@ -389,6 +390,7 @@ class HumanEvalTask:
 
     def grader(self) -> CodeGrader:
         return CodeGrader(timeout_s=float(self.options.get("timeout", 5)),
+                          isolation_mode=self.settings.sandbox,
                           cache_dir=self.settings.results_dir / "cache" / "exec")
 
     def prompt(self, problem: Problem) -> str:

@@ -32,6 +32,7 @@ from typing import Any, Iterator, Sequence, cast
 from harness.sandbox import cgroups
 from harness.sandbox import isolation as iso
 from harness.sandbox.spec import Job, JobResult, Limits, Run, RunResult, SandboxError
+from harness.settings import SANDBOX_MODES as MODES
 
 __all__ = ["Executor", "Job", "JobResult", "Limits", "Run", "RunResult", "SandboxError"]
 
@@ -50,14 +51,16 @@ class _Worker:
 
 
 class Executor:
-    """A pool of sandbox workers. isolation: "auto" (what the host offers, warnings for the rest),
-    "strict" (raise SandboxError unless user drop, network and filesystem isolation all work) or
-    "minimal" (process group + rlimits + scrubbed env only; for comparison runs)."""
+    """A pool of sandbox workers. isolation: "auto" (what the host offers, warnings for the rest;
+    SandboxError if it offers no namespaces at all: neither root nor user namespaces), "strict"
+    (SandboxError unless a separate identity, network, PID and filesystem isolation all hold) or
+    "none" (process group + rlimits + scrubbed env only: programs run as the caller, with the
+    caller's files and network; only when asked for explicitly, and for comparison runs)."""
 
     def __init__(self, workers: int = 0, limits: Limits | None = None, python: str | None = None,
                  isolation: str = "auto", startup_timeout: float = 60.0, use_cgroups: bool = True) -> None:
-        if isolation not in ("auto", "strict", "minimal"):
-            raise ValueError(f"isolation must be auto, strict or minimal, got {isolation!r}")
+        if isolation not in MODES:
+            raise ValueError(f"isolation must be one of {', '.join(MODES)}, got {isolation!r}")
         self.limits = limits or Limits()
         self.workers_n = max(1, min(workers or os.cpu_count() or 1, 64))
         self.python = python or sys.executable
@@ -83,7 +86,7 @@ class Executor:
 
     @property
     def uids(self) -> list[int]:
-        if iso.is_root() and self.mode != "minimal":
+        if iso.is_root() and self.mode != "none":
             return [self.uid_base + i for i in range(self.workers_n)]
         return []
 
@@ -95,13 +98,11 @@ class Executor:
         root = iso.is_root()
         if not os.path.exists(self.python):
             self._start_error = f"sandbox interpreter not found: {self.python}"
-        elif self.mode != "minimal" and root and self.use_cgroups:
+        elif self.mode != "none" and root and self.use_cgroups:
             # + headroom for the worker process itself, which lives in its slot's cgroups
             self._slots, cg_warn = cgroups.create_slots(self.tag, self.workers_n, self.limits.max_procs + 4,
                                                         (self.limits.memory_mb + 256) << 20)
             warnings += cg_warn
-        elif self.mode != "minimal":
-            warnings.append("not root: no per-slot user, no cgroups, no read-only root")
         paths: list[str] = []
         site: list[str] = []
         try:
@@ -109,7 +110,7 @@ class Executor:
                 paths, site = iso.interpreter_paths(self.python)
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
             self._start_error = f"sandbox interpreter {self.python} does not run: {exc}"
-        userns = (not root and self.mode != "minimal" and iso.userns_available())
+        userns = (not root and self.mode != "none" and iso.userns_available())
         self._config = {"python": self.python, "limits": asdict(self.limits), "mode": self.mode,
                         "paths": paths, "site": site, "userns": userns, "root": root}
         if self._start_error is None:
@@ -121,17 +122,27 @@ class Executor:
             if not ready:
                 self._start_error = "no sandbox worker could start: " + "; ".join(
                     w.report.get("error", "?") for w in self._workers)
-        self._report = self._summarise(warnings, root, userns)
-        if self.mode == "strict" and (self._start_error or self._report["warnings"]):
-            problems = [self._start_error] if self._start_error else self._report["warnings"]
+        self._report = self._summarise(warnings)
+        missing = self._report["missing"]
+        if self.mode == "strict" and (self._start_error or missing):
+            problems = [self._start_error] if self._start_error else missing + self._report["warnings"]
             self.close()
             raise SandboxError("strict isolation not available: " + "; ".join(problems))
+        if (self.mode == "auto" and self._start_error is None and not self.uids
+                and not self._report["network_namespace"] and not self._report["mount_namespace"]):
+            self.close()
+            raise SandboxError(
+                "no sandbox isolation on this host (not root, and user namespaces are not allowed"
+                + (": " + "; ".join(self._report["warnings"]) if self._report["warnings"] else "")
+                + "): generated code would run as you, with your files and network. Install and allow "
+                "user namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces), "
+                "run as root, or pass --sandbox none (env HARNESS_SANDBOX=none) to run it unisolated.")
 
     def _spawn(self, worker: _Worker) -> None:
         slot = self._slots[worker.slot] if worker.slot < len(self._slots) else None
         self._sweep(worker.slot)
         cfg = {**self._config, "slot": worker.slot,
-               "uid": ((self.uid_base + worker.slot) if self._config["root"] and self.mode != "minimal"
+               "uid": ((self.uid_base + worker.slot) if self._config["root"] and self.mode != "none"
                        else None),
                "cgroup": slot.dirs if slot else None,
                "cgroup_mounts": (sorted({cgroups.mount_point_of(d) for d, _ in slot.dirs.values()})
@@ -198,7 +209,7 @@ class Executor:
         self._workers, self._slots = [], []
 
     # -- what is in force ------------------------------------------------------------------
-    def _summarise(self, warnings: list[str], root: bool, userns: bool) -> dict[str, Any]:
+    def _summarise(self, warnings: list[str]) -> dict[str, Any]:
         reports = [w.report for w in self._workers if w.conn is not None]
         first = reports[0] if reports else {}
         for report in reports[:1]:
@@ -212,8 +223,10 @@ class Executor:
             "rlimits": {"cpu_s": int(lim.timeout_s) + 1, "as_mb": lim.memory_mb, "nproc": lim.max_procs,
                         "fsize_bytes": lim.max_output_bytes, "nofile": lim.max_open_files, "core": 0},
             "user": (f"per-slot uid {self.uid_base}..{self.uid_base + self.workers_n - 1}" if self.uids
-                     else "unchanged"),
-            "network_namespace": bool(first.get("netns")) or userns,
+                     else f"uid {iso.SANDBOX_ID} of a user namespace per slot (host uid {os.getuid()})"
+                     if first.get("pidns") else "unchanged (the caller's uid)"),
+            "pid_namespace": bool(first.get("pidns")),
+            "network_namespace": bool(first.get("netns")),
             "mount_namespace": bool(first.get("mountns")),
             "private_tmp": first.get("private_workdir") in ("box", "mount-namespace"),
             "workdir": first.get("private_workdir"),  # box | mount-namespace | host-tempdir
@@ -226,6 +239,7 @@ class Executor:
             "no_new_privs": first.get("spawn") == "preexec",  # the launcher path relies on nosuid mounts
             "start_error": self._start_error,
             "warnings": warnings,
+            "missing": _missing(bool(self.uids), first),
         }
 
     def isolation(self) -> dict[str, Any]:
@@ -325,6 +339,19 @@ class Executor:
         if queue:
             yield queue[0], JobResult(error=why)
             pending.extendleft(reversed(queue[1:]))
+
+
+
+
+def _missing(slot_uids: bool, first: dict) -> list[str]:
+    """The protections strict isolation requires that a worker's report does not show."""
+    wanted = {
+        "a separate identity (per-slot uid or own PID namespace)": slot_uids or bool(first.get("pidns")),
+        "network namespace": bool(first.get("netns")),
+        "read-only root": bool(first.get("readonly_root")),
+        "private working directory": first.get("private_workdir") in ("box", "mount-namespace"),
+    }
+    return [name for name, ok in wanted.items() if not ok]
 
 
 _DEPTH = 2

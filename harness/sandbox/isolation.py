@@ -2,13 +2,17 @@
 
 Layers, each used when the host offers it (the executor records which were in force):
 
-  worker process (once, as root)   unshare(mount + network namespace): the network namespace
+  worker process (once)            as root, or as uid 65534 of its own user namespace when not
+                                   root (enter_user_namespace: new user, PID and IPC namespaces;
+                                   pidns.NamespaceInit is the PID namespace's init). Then
+                                   unshare(mount + network namespace): the network namespace
                                    has only a loopback device that is down, so no connection
                                    of any kind (not even to 127.0.0.1) can be made; the mount
-                                   namespace is made private, the interpreter's install tree is
-                                   re-exposed if it sits under a directory others cannot enter
-                                   (e.g. /root/.pyenv: an empty tmpfs hides the rest of /root),
-                                   and every mount is made read-only (mount_setattr, recursive).
+                                   namespace is made private; homes (unprivileged) and the
+                                   world-writable directories are covered by empty tmpfs, the
+                                   interpreter's install tree re-exposed wherever it lives
+                                   (/root/.pyenv, a venv under /var/tmp or /tmp); every mount is
+                                   made read-only (mount_setattr, recursive).
   each program (pre-exec, root)    new session/process group, born in the slot's cgroups (pids,
                                    memory: the worker joined them); a fresh working directory
                                    of its own in the worker's size-capped tmpfs (the only
@@ -19,10 +23,14 @@ Layers, each used when the host offers it (the executor records which were in fo
                                    parent-death signal SIGKILL, oom_score_adj +1000.
   environment                      scrubbed: only PATH, HOME, LANG and fixed PYTHON* settings.
 
-Each executor slot runs as its own uid (not the shared `nobody`): a program's kill(-1), fork
-bomb or RLIMIT_NPROC count then reaches only its own slot, never a concurrent job or the host.
-Without root: rlimits + process group + scrubbed env + a private temp dir; if user namespaces
-are allowed, also a network namespace (a warning says what is missing).
+As root each executor slot runs as its own uid (not the shared `nobody`): a program's kill(-1),
+fork bomb or RLIMIT_NPROC count then reaches only its own slot, never a concurrent job or the
+host. Without root each slot is its own set of namespaces instead: kill(-1) reaches only the
+slot's own PID namespace, the caller's home is not there, the root is read-only, and the box
+is mounted afresh for every run (programs share the worker's uid, so nothing may carry over).
+No cgroups then: memory is capped by RLIMIT_AS, processes by RLIMIT_NPROC. With neither root
+nor user namespaces there is no isolation at all, and the executor refuses to run unless asked
+explicitly (isolation="none").
 """
 
 from __future__ import annotations
@@ -72,7 +80,6 @@ class ChildPlan:
     private_tmp: bool  # fallback without a read-only root: own mount namespace + tmpfs on /tmp
     tmp_bytes: int
     cover: tuple[str, ...] = ()  # other world-writable dirs to hide under the private /tmp
-    userns_net: bool = False  # unprivileged fallback: user + network namespace
     oom_score_adj: int | None = None  # the program is the OOM killer's first choice in its cgroup
 
 
@@ -138,13 +145,6 @@ def make_preexec(plan: ChildPlan, workdir: str, files: dict[str, bytes], rlims: 
             if plan.oom_score_adj is not None:
                 step = "oom_score_adj"
                 linux.write_text("/proc/self/oom_score_adj", str(plan.oom_score_adj))
-            if plan.userns_net:
-                step = "user+network namespace"
-                uid, gid = os.getuid(), os.getgid()
-                linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNET)
-                linux.write_text("/proc/self/setgroups", "deny")
-                linux.write_text("/proc/self/uid_map", f"{uid} {uid} 1")
-                linux.write_text("/proc/self/gid_map", f"{gid} {gid} 1")
             if plan.private_tmp:
                 step = "private /tmp"
                 linux.unshare(linux.CLONE_NEWNS)
@@ -198,7 +198,6 @@ class WorkerSetup:
     exposed: list[str] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    io_dir: str | None = None  # the worker's own files (stdin/stdout of runs): root only
     box: str | None = None  # with a read-only root: the programs' tmpfs (one fresh dir per run)
 
 
@@ -226,9 +225,51 @@ def _make_traversable_dirs(path: str) -> None:
             os.mkdir(current, 0o711)
 
 
+def _mask(target: str, keep: list[str], mode: str, size: str = "1m") -> list[str]:
+    """Cover `target` with an empty tmpfs, then bind the `keep` paths below it back in place.
+
+    Returns the paths bound back. A target that is itself a kept path (or inside one) is left
+    alone: hiding it would hide the interpreter.
+    """
+    if any(target == p or target.startswith(p + os.sep) for p in keep):
+        return []
+    inside = [p for p in keep if p.startswith(target + os.sep)]
+    fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in inside}
+    try:
+        linux.mount("tmpfs", target, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={size},mode={mode}")
+        for path, fd in fds.items():
+            _make_traversable_dirs(path)
+            linux.mount(f"/proc/self/fd/{fd}", path, None, linux.MS_BIND | linux.MS_REC)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return inside
+
+
+def private_dirs(home: str | None) -> list[str]:
+    """Directories an unprivileged sandbox hides: homes (the researcher's files and keys) and
+    the world-writable places other users share. Only those that exist, outermost first."""
+    candidates = ["/home", "/root", home or "", "/run/user", *WORLD_WRITABLE[1:]]
+    out: list[str] = []
+    for path in candidates:
+        if not path or not os.path.isdir(path) or os.path.islink(path):
+            continue
+        path = os.path.realpath(path)
+        if path in ("/", "/tmp") or any(path == q or path.startswith(q + os.sep) for q in out):
+            continue
+        out.append(path)
+    return out
+
+
 def setup_worker(interpreter_paths: list[str], readonly: bool, keep_writable: list[str],
-                 box_bytes: int) -> WorkerSetup:
-    """Run once in the (root) worker: private mount + network namespaces, read-only root."""
+                 box_bytes: int, hide: list[str] | None = None, userns: bool = False) -> WorkerSetup:
+    """Run once in the worker (root, or root of its own user namespace): private mount and
+    network namespaces, directories hidden, read-only root, the programs' box.
+
+    hide: directories to cover with an empty tmpfs (interpreter trees inside stay visible);
+    world-writable ones are always covered. userns: programs share the worker's uid, so the
+    worker's own /tmp is made read-only and the box is mounted afresh for every run.
+    """
     report = WorkerSetup()
     try:
         linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWNET)
@@ -242,23 +283,16 @@ def setup_worker(interpreter_paths: list[str], readonly: bool, keep_writable: li
     # hide that directory behind an empty tmpfs and bind only the trees back in.
     needed = sorted({os.path.realpath(p) for p in interpreter_paths if os.path.isdir(p)})
     needed = [p for p in needed if not any(p != q and p.startswith(q + os.sep) for q in needed)]
-    blocked: dict[str, list[str]] = {}
+    targets = list(dict.fromkeys([*(hide or []), *covered_dirs(False)]))
     for path in needed:
         blocker = _blocking_ancestor(path)
-        if blocker is not None:
-            blocked.setdefault(blocker, []).append(path)
-    for blocker, paths in blocked.items():
-        fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in paths}
-        try:
-            linux.mount("tmpfs", blocker, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=1m,mode=0755")
-            for path, fd in fds.items():
-                os.makedirs(path, mode=0o755, exist_ok=True)
-                linux.mount(f"/proc/self/fd/{fd}", path, None, linux.MS_BIND | linux.MS_REC)
-                report.exposed.append(path)
-            report.hidden.append(blocker)
-        finally:
-            for fd in fds.values():
-                os.close(fd)
+        if blocker is not None and not any(blocker == t or blocker.startswith(t + os.sep) for t in targets):
+            targets.append(blocker)
+    for target in targets:
+        if any(target != t and target.startswith(t + os.sep) for t in targets):
+            continue  # inside another target: covered with it
+        report.exposed += _mask(target, needed, "0755")
+        report.hidden.append(target)
     if readonly:
         try:
             linux.mount_setattr("/", linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID, recursive=True)
@@ -270,35 +304,34 @@ def setup_worker(interpreter_paths: list[str], readonly: bool, keep_writable: li
         except OSError as exc:
             report.warnings.append(f"read-only root not available ({exc}); world-writable dirs are "
                                    "covered by the private /tmp instead")
-    # The worker's scratch tmpfs on /tmp: /tmp/io (root only) for the runs' stdin/stdout files,
-    # and with a read-only root /tmp/box, a size-capped tmpfs in which each run gets a fresh
-    # directory of its own uid (0700) - the only place a program can write. /tmp itself and
-    # /tmp/box are 0711: traversable, not listable, not writable.
-    flags = linux.MS_NOSUID | linux.MS_NODEV
-    # An interpreter that lives under /tmp (a CI clone's .venv, say) would vanish under the new
-    # tmpfs: hold it open, mount, then bind it back in (read-only like everything else).
-    under_tmp = [p for p in needed if p == "/tmp" or p.startswith("/tmp/")]
-    kept = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in under_tmp}
-    linux.mount("tmpfs", "/tmp", "tmpfs", flags,
-                f"size={4 << 30},mode={'0711' if report.readonly_root else '0700'}")
-    try:
-        for path, fd in kept.items():
-            _make_traversable_dirs(path)
-            linux.mount(f"/proc/self/fd/{fd}", path, None, linux.MS_BIND | linux.MS_REC)
-            if report.readonly_root:
-                linux.mount_setattr(path, linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID, recursive=True)
-            report.exposed.append(path)
-    finally:
-        for fd in kept.values():
-            os.close(fd)
-    os.mkdir("/tmp/io", 0o700)
-    report.io_dir = "/tmp/io"
+    # The worker's scratch tmpfs on /tmp; with a read-only root /tmp/box, a size-capped tmpfs
+    # in which each run gets a fresh directory of its own uid (0700) - the only place a program
+    # can write. /tmp itself and /tmp/box are 0711: traversable, not listable, not writable.
+    # An interpreter that lives under /tmp (a CI clone's .venv, say) is bound back in.
+    report.exposed += _mask("/tmp", needed, "0711" if report.readonly_root else "0700", str(4 << 30))
     if report.readonly_root:
+        for path in report.exposed:
+            if path == "/tmp" or path.startswith("/tmp/"):
+                linux.mount_setattr(path, linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID, recursive=True)
         os.mkdir("/tmp/box", 0o711)
-        linux.mount("tmpfs", "/tmp/box", "tmpfs", flags | linux.MS_NOEXEC, f"size={box_bytes},mode=0711")
         report.box = "/tmp/box"
+        mount_box(box_bytes)
+        if userns:  # same uid as the programs: nothing of the worker's may be writable to them
+            linux.mount_setattr("/tmp", linux.MOUNT_ATTR_RDONLY)
     os.chdir("/")
     return report
+
+
+def mount_box(box_bytes: int) -> None:
+    """A fresh, empty tmpfs on /tmp/box (noexec: programs are run by the interpreter)."""
+    linux.mount("tmpfs", "/tmp/box", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
+                f"size={box_bytes},mode=0711")
+
+
+def renew_box(box_bytes: int) -> None:
+    """Between two runs under one uid: drop the old box (whatever a program left there) for a new one."""
+    linux.umount("/tmp/box")
+    mount_box(box_bytes)
 
 
 def covered_dirs(readonly_root: bool) -> tuple[str, ...]:
@@ -316,16 +349,37 @@ def covered_dirs(readonly_root: bool) -> tuple[str, ...]:
 
 
 def userns_available() -> bool:
-    """Can this (unprivileged) process create a user + network namespace? Tested in a child."""
+    """Can this (unprivileged) process create the namespaces of enter_user_namespace? Tested in a child."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
-            linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNET)
+            linux.unshare(USERNS_FLAGS)
+            linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWNET)
             os._exit(0)
         except BaseException:
             os._exit(1)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) == 0
+
+
+# Without root, programs run as this uid/gid of the worker's own user namespace (the overflow
+# id `nobody`); outside it they are still the caller's uid, so everything that could reach the
+# caller's processes and files is taken away by namespaces: PID (cannot see or signal them),
+# mount (home hidden, root read-only), network, IPC.
+SANDBOX_ID = 65534
+USERNS_FLAGS = linux.CLONE_NEWUSER | linux.CLONE_NEWPID | linux.CLONE_NEWIPC
+
+
+def enter_user_namespace() -> None:
+    """Unprivileged worker: become uid/gid SANDBOX_ID of a new user namespace, holding every
+    capability in it until exec (enough to build the mount namespace), with new PID and IPC
+    namespaces for the processes it starts from now on. Programs it starts lose the
+    capabilities at exec (their uid is not 0)."""
+    uid, gid = os.getuid(), os.getgid()
+    linux.unshare(USERNS_FLAGS)
+    linux.write_text("/proc/self/setgroups", "deny")
+    linux.write_text("/proc/self/uid_map", f"{SANDBOX_ID} {uid} 1")
+    linux.write_text("/proc/self/gid_map", f"{SANDBOX_ID} {gid} 1")
 
 
 def kill_uid(uid: int) -> int:

@@ -25,6 +25,7 @@ from typing import Any
 from harness.sandbox import compare, linux
 from harness.sandbox import isolation as iso
 from harness.sandbox.cgroups import Slot
+from harness.sandbox.pidns import NamespaceInit
 from harness.sandbox.spec import Job, JobResult, Limits, Run, RunResult, RunStatus
 
 _HEAD = 2048
@@ -40,25 +41,35 @@ class Worker:
         self.report: dict[str, Any] = {"netns": False, "mountns": False, "readonly_root": False, "hidden": [],
                        "warnings": []}
         setup = None
-        if cfg["root"] and cfg["mode"] != "minimal":
-            setup = iso.setup_worker(cfg["paths"], readonly=True, keep_writable=cfg.get("cgroup_mounts", []),
-                                     box_bytes=self.limits.tmp_mb << 20)
+        self.init: NamespaceInit | None = None
+        self.userns = bool(cfg.get("userns")) and cfg["mode"] != "none"
+        if self.userns:  # not root: uid 65534 of a user namespace of its own (isolation.py)
+            iso.enter_user_namespace()
+        if (cfg["root"] or self.userns) and cfg["mode"] != "none":
+            hide = iso.private_dirs(os.environ.get("HOME")) if self.userns else None
+            # the harness package stays visible to this worker wherever it lives (lazy imports)
+            paths = [*cfg["paths"], os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+            setup = iso.setup_worker(paths, readonly=True, keep_writable=cfg.get("cgroup_mounts", []),
+                                     box_bytes=self.limits.tmp_mb << 20, hide=hide, userns=self.userns)
             self.report.update(netns=setup.netns, mountns=setup.mountns, readonly_root=setup.readonly_root,
                                hidden=setup.hidden, warnings=setup.warnings)
+        if self.userns:
+            self.init = NamespaceInit.start()  # PID 1 of the programs' namespace; mounts their /proc
+            self.report.update(pidns=True, warnings=self.report["warnings"] + [
+                "not root: no cgroups (memory capped by RLIMIT_AS, processes by RLIMIT_NPROC)"])
         # Where a run's working directory comes from: the worker's box (read-only root), a
         # per-run mount namespace with its own /tmp, or a fresh host temp dir (degraded).
         self.box = setup.box if setup else None
-        per_run_ns = (bool(setup and setup.mountns) and self.box is None) or bool(cfg.get("userns"))
-        self.io_dir = setup.io_dir if setup and setup.io_dir else tempfile.mkdtemp(prefix="harness-sbx-io-")
+        per_run_ns = bool(setup and setup.mountns) and self.box is None
         self.host_base = None if self.box or per_run_ns else _fast_tmp()
         self.plan = iso.ChildPlan(
             uid=self.uid, gid=self.uid, private_tmp=per_run_ns, tmp_bytes=self.limits.tmp_mb << 20,
-            cover=iso.covered_dirs(bool(setup and setup.readonly_root)) if per_run_ns else (),
-            userns_net=bool(cfg.get("userns")))
+            cover=iso.covered_dirs(bool(setup and setup.readonly_root)) if per_run_ns else ())
         self.report["private_workdir"] = ("box" if self.box else "mount-namespace" if per_run_ns
                                           else "host-tempdir")
-        # Fast spawn path: root with a read-only root and a box (the usual case on Linux).
-        self.fast = bool(self.box) and self.uid is not None
+        # Fast spawn path: a read-only root with a box, and programs under their own uid (root:
+        # the slot uid; unprivileged: the namespace's uid) - the usual case on Linux.
+        self.fast = bool(self.box) and (self.uid is not None or self.userns)
         self.report["spawn"] = "launcher" if self.fast else "preexec"
         self.pids_baseline = 0
         if self.slot is not None:  # programs are born in the slot's cgroups, OOM-killed first
@@ -66,9 +77,6 @@ class Worker:
             self.plan = iso.ChildPlan(**{**self.plan.__dict__, "oom_score_adj": 1000})
             self.pids_baseline = self.slot.pids_in_use()
         self.me = frozenset({os.getpid()})
-        if cfg.get("userns"):
-            self.report.update(netns=True, warnings=self.report["warnings"] + [
-                "unprivileged: user namespace for network isolation; no uid drop, no cgroups"])
         self.env = dict(iso.SAFE_ENV)
         if cfg.get("site"):  # appended to sys.path by the runners / LCB prelude (see runners.py)
             self.env[iso.SITE_ENV] = os.pathsep.join(cfg["site"])
@@ -79,7 +87,9 @@ class Worker:
             return "/tmp", False
         if self.box:
             path = os.path.join(self.box, "w")
-            if os.path.lexists(path):
+            if self.userns:  # same uid as the last program: a fresh box, nothing carried over
+                iso.renew_box(self.limits.tmp_mb << 20)
+            elif os.path.lexists(path):
                 shutil.rmtree(path, ignore_errors=True)
             os.mkdir(path, 0o700)
         else:
@@ -92,21 +102,19 @@ class Worker:
     # -- one process ---------------------------------------------------------------------------
     def run_one(self, run: Run, files: dict[str, bytes], timeout: float) -> RunResult:
         lim = self.limits
-        io_dir = self.io_dir
         nonce = secrets.token_hex(16)
-        paths = {name: os.path.join(io_dir, name) for name in ("stdin", "stdout", "stderr", "channel")}
         stdin = run.stdin
         fds: dict[str, int] = {}
         workdir, cleanup = None, False
         try:
-            fds["channel"] = os.open(paths["channel"], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            # The run's files have no path (memfd): no other process, a program under the
+            # worker's own uid included, can open them by name (the channel nonce is in stdin).
+            for name in ("stdin", "stdout", "stderr", "channel"):
+                fds[name] = os.memfd_create(f"run-{name}")
             if run.channel:
                 stdin = f"{nonce} {fds['channel']}\n".encode() + stdin
-            with open(paths["stdin"], "wb") as handle:
-                handle.write(stdin)
-            fds["stdin"] = os.open(paths["stdin"], os.O_RDONLY)
-            for name in ("stdout", "stderr"):
-                fds[name] = os.open(paths[name], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            _write_all(fds["stdin"], stdin)
+            os.lseek(fds["stdin"], 0, os.SEEK_SET)
             workdir, cleanup = self._workdir(files)
             env = {**self.env, "HOME": workdir, "TMPDIR": workdir}
             rlims = iso.rlimits(timeout, lim.memory_mb << 20, lim.max_procs, lim.max_output_bytes,
@@ -120,8 +128,9 @@ class Worker:
                 # of subprocess; the rlimits by iso.LAUNCHER before any program code runs.
                 argv = [self.python, "-S", "-c", iso.LAUNCHER,
                         iso.launcher_limits(rlims, self.slot is not None), *run.argv]
-                spawn = dict(common, cwd=workdir, user=self.uid, group=self.uid, extra_groups=[],
-                             start_new_session=True)
+                spawn = dict(common, cwd=workdir, start_new_session=True)
+                if self.uid is not None:
+                    spawn.update(user=self.uid, group=self.uid, extra_groups=[])
             else:
                 argv = [self.python, "-S", *run.argv]
                 spawn = dict(common, preexec_fn=iso.make_preexec(self.plan, workdir, {} if cleanup else files,
@@ -170,19 +179,24 @@ class Worker:
             except OSError:
                 pass
         proc.wait()
-        if self.slot is not None:
-            self.slot.kill_all(exclude=self.me)
-        elif self.uid is not None:
-            iso.kill_uid(self.uid)
+        self._sweep()
         self._reap()
         return timed_out
 
-    def shutdown(self) -> None:
-        """Kill every program of this slot and exit (end of work, or the parent is gone)."""
+    def _sweep(self) -> None:
+        """Kill every process left of this slot's programs (setsid() escapees included)."""
         if self.slot is not None:
             self.slot.kill_all(exclude=self.me)
+        elif self.init is not None:
+            self.init.sweep()
         elif self.uid is not None:
             iso.kill_uid(self.uid)
+
+    def shutdown(self) -> None:
+        """Kill every program of this slot and exit (end of work, or the parent is gone)."""
+        self._sweep()
+        if self.init is not None:
+            self.init.stop()
         os._exit(0)
 
     def _reap(self, limit: float = 2.0) -> None:
@@ -284,6 +298,12 @@ def _fast_tmp() -> str | None:
     """A tmpfs for host temp dirs when /dev/shm is usable (disk-backed /tmp can be slow)."""
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _read(fd: int, offset: int, size: int) -> bytes:

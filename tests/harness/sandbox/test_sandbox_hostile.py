@@ -141,7 +141,7 @@ def test_writes_outside_the_workdir_fail(ex):
 def test_host_secrets_are_not_visible(ex):
     assert os.environ.get("HARNESS_SECRET_TOKEN")
     code = ("import os\nprint(os.environ.get('HARNESS_SECRET_TOKEN'))\nleaks = 0\n"
-            "for pid in (os.getppid(), 1):\n    try:\n"
+            "for pid in [p for p in os.listdir('/proc') if p.isdigit()] + [os.getppid(), 1]:\n    try:\n"
             "        leaks += b'HARNESS_SECRET_TOKEN' in open(f'/proc/{pid}/environ', 'rb').read()\n"
             "    except OSError:\n        pass\nprint(leaks)\n")
     run = _run(ex, code)
@@ -168,21 +168,100 @@ def test_no_network_even_to_localhost(ex):
 
 
 def test_killing_the_parent_or_everyone_fails(ex):
-    if os.geteuid() != 0:
-        pytest.skip("programs run as the caller's uid without root: kill(-1) could reach this process")
-    code = ("import os, signal\nout = []\n"
-            "for what, fn in (('ppid', lambda: os.kill(os.getppid(), 9)),\n"
-            "                 ('pgrp', lambda: os.killpg(os.getpgid(os.getppid()), 9)),\n"
-            "                 ('init', lambda: os.kill(1, 9)), ('all', lambda: os.kill(-1, 9))):\n"
+    _need_identity(ex)
+    # In an own PID namespace the parent is invisible (getppid() == 0: kill(0) would be the
+    # program's own group), PID 1 is the namespace's init, which ignores what it has no handler for.
+    code = ("import os, signal\nppid = os.getppid()\nout = [f'ppid={ppid}']\n"
+            "tries = [('init', lambda: os.kill(1, 9)), ('all', lambda: os.kill(-1, 9))]\n"
+            "if ppid:\n"
+            "    tries = [('ppid', lambda: os.kill(ppid, 9)),\n"
+            "             ('pgrp', lambda: os.killpg(os.getpgid(ppid), 9))] + tries\n"
+            "for what, fn in tries:\n"
             "    try:\n        fn()\n        out.append(what + ':sent')\n"
             "    except OSError as e:\n        out.append(what + ':' + type(e).__name__)\n"
             "print(' '.join(out))\n")
     run = _run(ex, code)
-    assert "ppid:PermissionError" in run.stdout_head and "pgrp:PermissionError" in run.stdout_head
-    assert "init:PermissionError" in run.stdout_head
-    # kill(-1) reaches only the slot's own uid: the executor and this process carry on
+    if ex.isolation()["pid_namespace"]:
+        assert run.stdout_head.startswith("ppid=0 ")
+    else:
+        assert "ppid:PermissionError" in run.stdout_head and "pgrp:PermissionError" in run.stdout_head
+        assert "init:PermissionError" in run.stdout_head
+    # kill(-1) reaches only the slot's own uid or PID namespace: the executor and this process carry on
     results = ex.run([_job("print(6 * 7)") for _ in range(4)])
     assert all(r.error is None and r.runs[0].stdout_head == "42\n" for r in results)
+
+
+def _need_identity(ex: Executor) -> None:
+    iso = ex.isolation()
+    if not (iso["pid_namespace"] or iso["user"].startswith("per-slot uid")):
+        pytest.skip("programs share the caller's uid and PID namespace: kill(-1) could reach us")
+
+
+def test_the_callers_home_and_processes_are_out_of_reach(ex):
+    _need_identity(ex)
+    home = os.path.expanduser("~")
+    code = ("import os\nhome = %r\ntry:\n    listing = os.listdir(home)\nexcept OSError:\n    listing = []\n"
+            "print(len(listing), os.access(home, os.W_OK))\n") % home
+    run = _run(ex, code)
+    assert run.stdout_head.split() == ["0", "False"], run.stdout_head
+
+
+def test_nothing_carries_over_between_runs(ex):
+    iso = ex.isolation()
+    if iso["workdir"] != "box":
+        pytest.skip("no box on this host")
+    plant = ("import os\nhits = []\nfor d in ('.', '..', '/tmp', '/tmp/box'):\n    try:\n"
+             "        open(os.path.join(d, 'planted'), 'w').write('x')\n        hits.append(d)\n"
+             "    except OSError:\n        pass\nprint(hits)\n")
+    look = ("import os\nprint([d for d in ('.', '..', '/tmp', '/tmp/box') "
+            "if os.path.exists(os.path.join(d, 'planted'))])\n")
+    first, second = (_run(ex, plant), _run(ex, look))
+    assert "'.'" in first.stdout_head  # the working directory is writable
+    assert second.stdout_head == "[]\n"
+
+
+def test_a_venv_outside_the_usual_places_stays_visible(tmp_path):
+    """The interpreter's tree is re-exposed under every directory the sandbox hides (/var/tmp here)."""
+    import shutil
+    import subprocess
+
+    base = Path("/var/tmp")
+    if not os.access(base, os.W_OK):
+        pytest.skip("/var/tmp is not writable here")
+    venv = base / f"harness-venv-{uuid.uuid4().hex[:8]}"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    try:
+        python = str(venv / "bin" / "python")
+        with Executor(workers=1, python=python, limits=Limits(timeout_s=5.0)) as executor:
+            code = ("import os, sys\nprint(sys.executable, os.path.isfile(os.path.join("
+                    "os.path.dirname(os.path.dirname(sys.executable)), 'pyvenv.cfg')))")
+            result = executor.run([_job(code)])[0]
+        assert result.error is None, result.error
+        assert result.runs[0].stdout_head.split() == [python, "True"]
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
+
+
+def test_no_isolation_at_all_needs_the_explicit_flag(monkeypatch):
+    from harness.sandbox import SandboxError
+    from harness.sandbox import isolation as iso
+
+    monkeypatch.setattr(iso, "is_root", lambda: False)  # a host with neither root
+    monkeypatch.setattr(iso, "userns_available", lambda: False)  # nor user namespaces
+    with pytest.raises(SandboxError, match="--sandbox none"):
+        Executor(workers=1).start()
+    with Executor(workers=1, isolation="none") as executor:
+        assert executor.isolation()["user"].startswith("unchanged")
+        assert executor.run([_job("print(1)")])[0].runs[0].stdout_head == "1\n"
+
+
+@pytest.mark.skipif(not os.environ.get("HARNESS_SANDBOX_REQUIRE_STRICT"),
+                    reason="HARNESS_SANDBOX_REQUIRE_STRICT=1 where the host must isolate fully (CI)")
+def test_strict_isolation_holds_on_this_host():
+    with Executor(workers=1, isolation="strict") as executor:
+        iso = executor.isolation()
+        assert iso["missing"] == [] and iso["network_namespace"] and iso["readonly_root"]
+        assert executor.run([_job("print(2)")])[0].runs[0].stdout_head == "2\n"
 
 
 def test_exit_tricks_are_not_accepted():
