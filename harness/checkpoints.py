@@ -71,7 +71,42 @@ def shipped_checkpoints(results_dir: str | Path) -> list[dict[str, Any]]:
     return out
 
 
+def check_model_folder(path: str | Path) -> None:
+    """A checkpoint folder must hold a loadable model: a LoRA adapter (config and weights) or a
+    whole model (config and every weight file its index names). A folder missing one would
+    otherwise load as something else (peft fills missing adapter weights with a no-op)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint folder {folder} does not exist")
+    if (folder / "adapter_config.json").is_file():
+        if not any((folder / f).is_file() for f in ("adapter_model.safetensors", "adapter_model.bin")):
+            raise CheckpointError(f"checkpoint folder {folder} is a LoRA adapter without its weights "
+                                  "(adapter_model.safetensors is missing)")
+        return
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(f"checkpoint folder {folder} holds no model: neither adapter_config.json "
+                              "nor config.json")
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        index = folder / index_name
+        if index.is_file():
+            shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values()))
+            missing = [s for s in shards if not (folder / s).is_file()]
+            if missing:
+                raise CheckpointError(f"checkpoint folder {folder} misses weight files its {index_name} "
+                                      f"names: {', '.join(missing[:3])}")
+            return
+    if not any((folder / f).is_file() for f in ("model.safetensors", "pytorch_model.bin")):
+        raise CheckpointError(f"checkpoint folder {folder} has config.json but no weights "
+                              "(model.safetensors is missing)")
+
+
 def resolve_checkpoint(results_dir: str | Path, name_or_path: str | None = None) -> dict[str, Any]:
+    entry = _resolve(results_dir, name_or_path)
+    check_model_folder(entry["path"])
+    return entry
+
+
+def _resolve(results_dir: str | Path, name_or_path: str | None = None) -> dict[str, Any]:
     if name_or_path and Path(name_or_path).is_dir():
         manifest = Path(name_or_path) / MANIFEST
         if manifest.is_file():

@@ -3,8 +3,12 @@
 results/pools/.../<key>/grades.<grader>-<version>.jsonl holds one row per candidate with a hash
 of the candidate text and of the reference. A row is reused only while both hashes still match,
 so fixing a reference answer or a candidate re-grades exactly the affected problems. Grading is
-done per problem (answer clusters need the whole problem), and a problem's rows are appended
-only once all of them are computed: a killed grading run never leaves a half-graded problem.
+done per problem (answer clusters need the whole problem), in chunks of whole problems
+(CHUNK_CANDIDATES): each chunk's rows are appended once all of them are computed, so a killed
+grading run loses at most the chunk in flight and never leaves a half-graded problem.
+
+The file is a cache of derived data: a line that cannot be read (a disk fault, a hand edit) is
+dropped with a count, the file rewritten without it, and its candidates graded again.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from harness.jsonl import Appender, read_records
+from harness.jsonl import Appender, JsonlFormatError, parse_line, read_records, write_records_atomic
 from harness.pools import Pool, slugify
 from harness.task import Grader
 from harness.types import Candidate, Grade, Problem, Reference, stable_hash
@@ -23,9 +27,16 @@ class GradeStats:
     cached: int
     graded: int
     errors: int  # grader failures (verdict "error"): counted, never scored as wrong
+    dropped_lines: int = 0  # unreadable cache lines dropped (their candidates graded again)
 
     def to_json(self) -> dict[str, int]:
-        return {"cached": self.cached, "graded": self.graded, "errors": self.errors}
+        out = {"cached": self.cached, "graded": self.graded, "errors": self.errors}
+        return {**out, "dropped_lines": self.dropped_lines} if self.dropped_lines else out
+
+
+# Problems are graded in chunks of about this many candidates (whole problems): big enough to
+# keep every grading worker busy, small enough that a kill loses little.
+CHUNK_CANDIDATES = 512
 
 
 def grades_file(pool: Pool, grader: Grader):
@@ -46,9 +57,11 @@ def load_or_grade(pool: Pool, grader: Grader, problems: Sequence[Problem],
                   references: Mapping[str, Reference], candidates: Mapping[str, Sequence[Candidate]],
                   *, workers: int = 0, progress: bool = True) -> tuple[dict[str, list[Grade]], GradeStats]:
     path = grades_file(pool, grader)
+    header = {"grader": grader.name, "grader_version": grader.version, "pool_key": pool.key}
     cached: dict[tuple[str, int], dict] = {}
+    dropped = 0
     if path.exists():
-        _, rows = read_records(path, "grades")
+        rows, dropped = _read_cache(path, header)
         for row in rows:
             cached[(row["problem_id"], row["index"])] = row  # last row wins (re-grades append)
 
@@ -69,12 +82,11 @@ def load_or_grade(pool: Pool, grader: Grader, problems: Sequence[Problem],
             todo.append(problem)
 
     n_graded = 0
-    if todo:
-        fresh = grader.grade(todo, references, {p.id: candidates[p.id] for p in todo},
+    for chunk in _chunks(todo, candidates):
+        fresh = grader.grade(chunk, references, {p.id: candidates[p.id] for p in chunk},
                              workers=workers, progress=progress)
-        with Appender(path, "grades", {"grader": grader.name, "grader_version": grader.version,
-                                       "pool_key": pool.key}) as out:
-            for problem in todo:
+        with Appender(path, "grades", header) as out:
+            for problem in chunk:
                 grades = fresh[problem.id]
                 ref_hash = _ref_hash(references[problem.id])
                 texts = {c.index: c.text for c in candidates[problem.id]}
@@ -83,7 +95,55 @@ def load_or_grade(pool: Pool, grader: Grader, problems: Sequence[Problem],
                 result[problem.id] = grades
                 n_graded += len(grades)
     errors = sum(1 for grades in result.values() for g in grades if g.verdict == "error")
-    return result, GradeStats(cached=n_cached, graded=n_graded, errors=errors)
+    return result, GradeStats(cached=n_cached, graded=n_graded, errors=errors, dropped_lines=dropped)
+
+
+def _chunks(problems: list[Problem], candidates: Mapping[str, Sequence[Candidate]]) -> list[list[Problem]]:
+    chunks: list[list[Problem]] = []
+    size = CHUNK_CANDIDATES
+    for problem in problems:
+        n = len(candidates.get(problem.id, ()))
+        if not chunks or size + n > CHUNK_CANDIDATES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(problem)
+        size += n
+    return chunks
+
+
+_ROW_FIELDS = {"problem_id": str, "index": int, "verdict": str, "text_hash": str, "ref_hash": str}
+
+
+def _read_cache(path, header: dict) -> tuple[list[dict], int]:
+    """The cache's rows; unreadable lines (not JSON, not UTF-8, a row without its fields) are
+    dropped and the file rewritten without them (atomically), so the next run reads it clean."""
+    try:
+        _, rows = read_records(path, "grades")
+        bad = 0
+    except JsonlFormatError:
+        rows, bad = _salvage(path)
+    good = [r for r in rows if all(isinstance(r.get(k), t) for k, t in _ROW_FIELDS.items())]
+    bad += len(rows) - len(good)
+    if bad:
+        write_records_atomic(path, "grades", header, [{k: v for k, v in r.items() if k != "_line"}
+                                                      for r in good])
+    return good, bad
+
+
+def _salvage(path) -> tuple[list[dict], int]:
+    rows, bad = [], 0
+    with open(path, "rb") as handle:
+        lines = handle.read().split(b"\n")
+    complete = lines[:-1]  # the part after the last newline is a write in flight, not a record
+    for line_no, raw in enumerate(complete[1:], 2):
+        try:
+            obj = parse_line(raw, path, line_no)
+        except JsonlFormatError:
+            bad += 1
+            continue
+        if obj is not None:
+            rows.append(obj)
+    return rows, bad
 
 
 def _grade_from_row(row: dict) -> Grade:

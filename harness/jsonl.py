@@ -230,6 +230,22 @@ class Appender:
             self._lock.__exit__(None, None, None)
 
 
+def write_records_atomic(path: Path, kind: str, header: dict[str, Any],
+                         records: Iterable[dict[str, Any]]) -> Path:
+    """Rewrite one of our append-only files (header + records) under its lock, through a
+    temporary name: a reader or appender sees the old file or the new one, never half of one."""
+    path = Path(path)
+    with locked(path):
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        with tmp.open("w", encoding="utf-8") as handle:
+            for obj in ({"schema": SCHEMA_VERSION, "kind": kind, **header}, *records):
+                handle.write(json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    return path
+
+
 def write_plain_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
     """A headerless JSONL file for another tool (e.g. NeMo-Skills' output-rs*.jsonl), written to a
     temporary name and renamed, so readers see the old file or the new one, never half of one."""

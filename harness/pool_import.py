@@ -14,6 +14,7 @@ have are reported, never silently dropped.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -49,6 +50,7 @@ class ImportReport:
     skipped_existing: int  # candidates read that the pool already held
     unmatched_problems: tuple[str, ...]  # input problems (ids, or "text:...") the task lacks
     task_problems_missing: int  # task problems with no candidates in the input
+    nonfinite_scores: int = 0  # NaN / inf scores in the input, kept as missing (no score)
 
     def describe(self) -> str:
         where = ", ".join(self.pools) or "no pool"
@@ -63,8 +65,8 @@ class ImportReport:
                          f"were not imported ({shown})")
         if self.task_problems_missing:
             parts.append(f"{self.task_problems_missing} task problems have no candidates in the input")
-        if not self.pools and self.unmatched_problems:
-            parts.append("no input problem matched the task: is it the right task?")
+        if self.nonfinite_scores:
+            parts.append(f"{self.nonfinite_scores} non-finite scores (NaN/inf) were kept as missing")
         return "; ".join(parts) + "."
 
 
@@ -91,6 +93,17 @@ def import_pool(store: PoolStore, task: Any, paths: Sequence[Path | str], fmt: s
     results = [READERS[name](group, matcher, model=model, split_by_model=split_by_model, label=label)
                for name, group in groups.items()]  # read and validate everything before writing
 
+    if not any(result.rows for result in results):
+        lost = [name for result in results for name in result.unmatched.values()]
+        if lost:  # nothing would be imported: a wrong --task, not a partial match
+            raise ImportFormatError(
+                f"none of the {len(lost)} problems in {', '.join(str(f) for f in files[:3])} is a problem of "
+                f"task {task.name} (e.g. {', '.join(lost[:3])}): is it the right --task?")
+    nonfinite = 0
+    for result in results:
+        result.rows, dropped = _drop_nonfinite_scores(result.rows)
+        nonfinite += dropped
+
     refs: list[str] = []
     written = skipped = 0
     unmatched: dict[str, str] = {}
@@ -112,7 +125,23 @@ def import_pool(store: PoolStore, task: Any, paths: Sequence[Path | str], fmt: s
                 refs.append(pool.ref)
     return ImportReport(pools=tuple(refs), written=written, skipped_existing=skipped,
                         unmatched_problems=tuple(unmatched.values()),
-                        task_problems_missing=sum(1 for p in problems if p.id not in present))
+                        task_problems_missing=sum(1 for p in problems if p.id not in present),
+                        nonfinite_scores=nonfinite)
+
+
+def _drop_nonfinite_scores(rows: list[Parsed]) -> tuple[list[Parsed], int]:
+    """JSON allows NaN and Infinity; a score-based selector must not rank by them: such a score
+    is dropped (the candidate has no score of that name, as if the source had none) and counted."""
+    out, dropped = [], 0
+    for row in rows:
+        scores = row.candidate.scores
+        bad = [name for name, value in scores.items() if value is not None and not math.isfinite(value)]
+        if bad:
+            dropped += len(bad)
+            kept = {name: value for name, value in scores.items() if name not in bad}
+            row = replace(row, candidate=replace(row.candidate, scores=kept))
+        out.append(row)
+    return out, dropped
 
 
 def detect_format(path: Path) -> str:

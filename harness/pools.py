@@ -76,14 +76,26 @@ class Pool:
     # -- reading --------------------------------------------------------------------------
     def candidates(self) -> dict[str, list[Candidate]]:
         """Candidates per problem, sorted by index. Duplicated (problem, index) lines: first wins."""
+        return self.read_candidates()[0]
+
+    def read_candidates(self) -> tuple[dict[str, list[Candidate]], int]:
+        """(candidates per problem, how many duplicated (problem, index) lines were ignored).
+
+        The pool's own writers never duplicate a line; a duplicate comes from files joined by
+        hand. The first line wins, and the count lets a run say so."""
         if not self.candidates_path.exists():
-            return {}
+            return {}, 0
         _, rows = read_records(self.candidates_path, "candidates")
         out: dict[str, dict[int, Candidate]] = {}
+        duplicates = 0
         for row in rows:
             cand = _candidate_from_row(row, self.candidates_path)
-            out.setdefault(cand.problem_id, {}).setdefault(cand.index, cand)
-        return {pid: [by_index[i] for i in sorted(by_index)] for pid, by_index in out.items()}
+            by_index = out.setdefault(cand.problem_id, {})
+            if cand.index in by_index:
+                duplicates += 1
+            else:
+                by_index[cand.index] = cand
+        return {pid: [by_index[i] for i in sorted(by_index)] for pid, by_index in out.items()}, duplicates
 
     def size(self) -> dict[str, int]:
         return {pid: len(cands) for pid, cands in self.candidates().items()}

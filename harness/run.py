@@ -81,7 +81,9 @@ def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=No
     task = load_task(config.task, settings, hub_id=config.hub_id)
     problems = task.problems()[:config.limit] if config.limit else task.problems()
     pool = _pool(config, settings, task, problems, generator_factory, log)
-    candidates = pool.candidates()
+    candidates, duplicates = pool.read_candidates()
+    if duplicates:
+        log(f"pool {pool.ref}: {duplicates} duplicated (problem, index) lines ignored (the first is kept)")
     match, usable = _usable_problems(config, task, pool, problems, candidates, log)
     grader = task.grader()
     grades, grading = _grade(config, pool, grader, task, usable, candidates, log)
@@ -161,6 +163,9 @@ def _grade(config: RunConfig, pool: Pool, grader, task, usable, candidates, log)
     grades, grading = load_or_grade(pool, grader, usable, task.references(), candidates,
                                     workers=config.workers, progress=config.progress)
     n_candidates = sum(len(candidates[p.id]) for p in usable)
+    if grading.dropped_lines:
+        log(f"warning: {grading.dropped_lines} unreadable lines dropped from the grades cache of "
+            f"{pool.ref}; their candidates were graded again")
     if grading.errors > config.max_grader_error_rate * n_candidates:
         raise GraderFailureError(f"{grading.errors} of {n_candidates} candidates could not be graded "
                                  f"(limit {config.max_grader_error_rate:.0%}); "

@@ -17,6 +17,10 @@ def add_train_command(subparsers: argparse._SubParsersAction):
                                             "(the trainers package)")
     p.add_argument("--config", required=True,
                    help="trainers/configs/<name>.yaml, or a bundled name (cpu-smoke)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN",
+                   help="go on with an unfinished run of this config after a kill or preemption (the newest, "
+                        "or the one named RUN under <results-dir>/checkpoints/.work), from its last "
+                        "checkpoint (dapo.save_steps)")
     p.add_argument("--eval-on", metavar="TASK",
                    help="after training, evaluate rl-genselect with the new checkpoint on this task")
     p.add_argument("--eval-args", default="", metavar="FLAGS",
@@ -54,7 +58,7 @@ def run_train_command(args: argparse.Namespace, settings) -> int:
 
     if args.eval_on:  # validate the evaluation flags before hours of training, not after
         eval_config(args.eval_on, "<checkpoint>", args.eval_args)
-    entry = train_main(args.config, settings=settings, eval_on=args.eval_on)
+    entry = train_main(args.config, settings=settings, eval_on=args.eval_on, resume=args.resume)
     print(f"registered checkpoint {entry['name']} at {entry['path']}")
     if args.eval_on:
         from harness.cli import format_outcome

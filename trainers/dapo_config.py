@@ -96,6 +96,9 @@ class DapoSection(_Section):
     vllm_importance_sampling_correction: bool = False
     chat_template_kwargs: dict[str, Any] | None = None
     logging_steps: int = Field(default=1, ge=1)  # in rollout steps
+    # a resumable checkpoint (weights, optimizer, lr schedule, RNG, data position, the DAPO
+    # step count and curves) every this many rollout steps, for `train --resume`; 0 = none
+    save_steps: int = Field(default=10, ge=0)
     # wall-clock budget: stop at the first rollout-step boundary after
     max_minutes: float | None = Field(default=None, gt=0)
     dynamic_sampling: DynamicSampling = Field(default_factory=DynamicSampling)
@@ -212,7 +215,10 @@ def grpo_config(dapo: Mapping[str, Any], output_dir: str, *, cuda: bool | None =
         temperature=float(dapo["temperature"]), top_p=float(dapo["top_p"]), top_k=int(dapo["top_k"] or 0),
         num_iterations=int(dapo["num_iterations"]), seed=int(dapo["seed"]), bf16=bf16, fp16=False,
         use_cpu=not cuda, gradient_checkpointing=bool(dapo["gradient_checkpointing"]),
-        use_vllm=bool(dapo["use_vllm"]), logging_steps=plan.trl_logging_steps, save_strategy="no",
+        use_vllm=bool(dapo["use_vllm"]), logging_steps=plan.trl_logging_steps,
+        # the newest two: a kill while the newer one is written still leaves a complete one
+        save_strategy="steps" if int(dapo.get("save_steps", 0)) else "no",
+        save_steps=max(1, int(dapo.get("save_steps", 0))) * plan.updates_per_rollout, save_total_limit=2,
         vllm_importance_sampling_correction=bool(dapo.get("vllm_importance_sampling_correction", False)),
         report_to=[], remove_unused_columns=False, shuffle_dataset=True, disable_tqdm=True,
     )

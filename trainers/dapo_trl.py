@@ -32,11 +32,14 @@ TRL dependency and is unit-tested on its own.
 from __future__ import annotations
 
 import functools
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import ConfigError, DataError, MissingPrerequisiteError
+from harness.jsonl import write_json_atomic
 from trainers.dapo_config import DAPO_DEFAULTS, grpo_config, rollout_lr_scheduler, step_plan
 from trainers.lora import LoraOptions, with_new_adapter, with_saved_adapter
 from trainers.tasks_schema import SelectionTask
@@ -291,6 +294,21 @@ def _trainer_class():
                 self.callback_handler.add_callback(self._boundary)
             return super().train(*args, **kwargs)
 
+        def _save_checkpoint(self, model, trial):
+            # TRL/transformers save weights, optimizer, scheduler, RNG and trainer_state (the data
+            # position); the DAPO counters go beside them, written last: a checkpoint folder
+            # without this file was cut off mid-save and is not resumed from.
+            super()._save_checkpoint(model, trial)
+            folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+            if self.accelerator.is_main_process and folder.is_dir():
+                write_json_atomic(folder / DAPO_STATE, {"rollout_steps": self.rollout_steps,
+                                                        "sampling_history": self.sampling_history})
+
+        def restore_dapo_state(self, checkpoint: str) -> None:
+            state = json.loads((Path(checkpoint) / DAPO_STATE).read_text(encoding="utf-8"))
+            self.rollout_steps = int(state["rollout_steps"])
+            self.sampling_history = list(state["sampling_history"])
+
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
             self._last_rewards_per_func = rewards  # gathered over processes, rows in global order
@@ -415,6 +433,17 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+DAPO_STATE = "dapo_state.json"
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest complete resumable checkpoint in a TRL output_dir (see _save_checkpoint)."""
+    folders = [p for p in Path(output_dir).glob("checkpoint-*")
+               if p.name.split("-")[-1].isdigit() and (p / DAPO_STATE).is_file()
+               and (p / "trainer_state.json").is_file()]
+    return max(folders, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
 def to_trl_dataset(tasks: Sequence[SelectionTask]):
     """Conversational prompts (TRL applies the chat template, as the hf backend does at evaluation);
     TRL hands the other columns to the reward function as keyword arguments."""
@@ -435,15 +464,17 @@ class TrainOutcome:
     sampling_history: list[dict[str, Any]]
     log_history: list[dict[str, Any]]
     seconds: float
+    resumed_from: int | None = None  # the rollout step of the checkpoint this run went on from
 
 
 def train_dapo(tasks: Sequence[SelectionTask], model_path: str, dapo: Mapping[str, Any],
                output_dir: str, *, dtype: str | None = None, lora: LoraOptions | None = None,
-               adapter: str | None = None) -> TrainOutcome:
+               adapter: str | None = None, resume: bool = False) -> TrainOutcome:
     """Run DAPO on the selection tasks; the caller saves the model (trainer.save_model).
 
     With `lora` enabled only an adapter on model_path trains: the one saved in `adapter` (the
-    format warm-up's) when given, else a fresh one; trainer.save_model then saves the adapter."""
+    format warm-up's) when given, else a fresh one; trainer.save_model then saves the adapter.
+    `resume`: go on from the newest complete checkpoint in output_dir (dapo.save_steps), if any."""
     import time
 
     import torch
@@ -476,10 +507,17 @@ def train_dapo(tasks: Sequence[SelectionTask], model_path: str, dapo: Mapping[st
         from trainers.wall_clock import wall_clock_callback
 
         trainer.add_callback(wall_clock_callback(float(dapo["max_minutes"])))
+    checkpoint = latest_checkpoint(output_dir) if resume else None
+    resumed_from = None
+    if checkpoint is not None:
+        trainer.restore_dapo_state(str(checkpoint))
+        resumed_from = trainer.rollout_steps
+        print(f"[dapo] resuming from {checkpoint.name}: rollout step {trainer.rollout_steps}", flush=True)
     start = time.time()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
     return TrainOutcome(trainer=trainer, steps=int(trainer.rollout_steps),
                         optimizer_steps=int(trainer.state.global_step), plan=plan.to_json(),
                         sampling_history=list(trainer.sampling_history),
                         log_history=list(trainer.state.log_history),
-                        seconds=time.time() - start)
+                        seconds=time.time() - start,
+                        resumed_from=resumed_from)

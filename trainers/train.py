@@ -258,14 +258,48 @@ def _metrics(sampling: list[dict[str, Any]]) -> dict[str, Any]:
 
 # -- the entry point ------------------------------------------------------------------------------
 
+WORK_STATE = "train_state.json"
+
+
+def find_resumable(work_root: Path, config_hash_: str, name: str | None = None) -> Path:
+    """The unfinished run to go on with: `name`, else the newest one of this config under
+    <results>/checkpoints/.work (its train_state.json records the config hash)."""
+    from harness.errors import ConfigError
+
+    candidates = []
+    for folder in sorted(work_root.glob("*")) if work_root.is_dir() else []:
+        try:
+            state = json.loads((folder / WORK_STATE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if name is not None and folder.name == name:
+            if state.get("config_hash") != config_hash_:
+                raise ConfigError(f"--resume {name}: that run was started from another config "
+                                  f"(hash {state.get('config_hash')}, this one {config_hash_})")
+            return folder
+        if name is None and state.get("config_hash") == config_hash_:
+            candidates.append((float(state.get("started", 0)), folder))
+    if name is not None or not candidates:
+        what = (f"no unfinished run named {name}" if name
+                else f"no unfinished run of this config (hash {config_hash_})")
+        raise ConfigError(f"--resume: {what} under {work_root}; start it without --resume")
+    return max(candidates)[1]
+
+
 def main(config_path: str, results_dir: str | None = None, eval_on: str | None = None, *,
-         overrides: Mapping[str, Any] | None = None, progress: bool = False, settings=None) -> dict[str, Any]:
+         overrides: Mapping[str, Any] | None = None, progress: bool = False, settings=None,
+         resume: bool | str = False) -> dict[str, Any]:
     """Train a GenSelect selector with DAPO and register the checkpoint; returns the entry.
 
     `settings` (harness.settings.Settings) says where task data and results live; the CLI passes
     the one it resolved from --data-dir / --results-dir, so the evaluation-overlap check reads
     the same data. Without it, `results_dir` and the environment decide. `eval_on` is handled by
     the CLI (it runs the rl-genselect selector on that task afterwards) and recorded in the entry.
+
+    `resume` (True, or a run's name): go on with an unfinished run of this config after a kill:
+    the selection data is rebuilt from the cached pools, a finished format warm-up is kept, and
+    DAPO continues from its newest checkpoint (dapo.save_steps), so the run ends with the
+    steps of an uninterrupted one, losing at most the steps since that checkpoint.
     """
     from harness.checkpoints import register_checkpoint
     from harness.jsonl import write_json_atomic
@@ -284,26 +318,40 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
     dataset_path, dataset_info = build_dataset(cfg, settings, progress=progress)
     _, tasks = read_dataset(dataset_path)
     base_path = model_path = materialize(cfg["base_model"])
-    name = f"{slugify(cfg['name'])}-{time.strftime('%Y%m%d-%H%M%S')}-{chash[:6]}"
+    work_root = settings.results_dir / "checkpoints" / ".work"
+    if resume:
+        work = find_resumable(work_root, chash, resume if isinstance(resume, str) else None)
+        state = json.loads((work / WORK_STATE).read_text(encoding="utf-8"))
+        name = work.name
+        print(f"[train] resuming {name}")
+    else:
+        name = f"{slugify(cfg['name'])}-{time.strftime('%Y%m%d-%H%M%S')}-{chash[:6]}"
+        work = work_root / name
+        state = {"name": name, "config_hash": chash, "started": time.time(), "warmup": None}
+        work.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(work / WORK_STATE, state)
     folder = (settings.results_dir / "checkpoints" / name).resolve()
-    work = settings.results_dir / "checkpoints" / ".work" / name
     warmup = WarmupOptions.from_dict(cfg.get("warmup"))
     lora = LoraOptions.from_dict(cfg.get("lora"))
-    warmup_info = None
+    warmup_info = state.get("warmup")
     adapter = None
     if warmup.enable:  # DAPO then starts from the format-following judge, saved beside the checkpoint
         warm_dir = folder / "format-warmup"
-        report = run_format_warmup(model_path, tasks, warmup, str(warm_dir), lora=lora)
-        warmup_info = {"path": str(warm_dir), "options": warmup.__dict__, **report.to_json()}
-        print(f"[train] format warm-up: {report.examples} examples, {report.steps} steps in "
-              f"{report.seconds:.0f}s, loss {report.loss_first:.3f} -> {report.loss_last:.3f}, "
-              f"parse rate {report.parse_rate_after:.2f}")
+        if warmup_info is None:  # not finished before a kill: done (again) from the start
+            report = run_format_warmup(model_path, tasks, warmup, str(warm_dir), lora=lora)
+            warmup_info = {"path": str(warm_dir), "options": warmup.__dict__, **report.to_json()}
+            print(f"[train] format warm-up: {report.examples} examples, {report.steps} steps in "
+                  f"{report.seconds:.0f}s, loss {report.loss_first:.3f} -> {report.loss_last:.3f}, "
+                  f"parse rate {report.parse_rate_after:.2f}")
+            write_json_atomic(work / WORK_STATE, {**state, "warmup": warmup_info})
+        else:
+            print(f"[train] format warm-up kept from before the interruption ({warm_dir})")
         if lora.enable:  # the warm-up saved an adapter; DAPO goes on training it on the base
             adapter = str(warm_dir)
         else:
             model_path = str(warm_dir)
     outcome = train_dapo(tasks, model_path, cfg["dapo"], str(work), dtype=cfg.get("dtype"), lora=lora,
-                         adapter=adapter)
+                         adapter=adapter, resume=bool(resume))
     trainer = outcome.trainer
     trainer.save_model(str(folder))
     if trainer.accelerator.is_main_process:
@@ -316,7 +364,7 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
                          outcome.plan["updates_per_rollout"])
     import shutil
 
-    shutil.rmtree(work, ignore_errors=True)  # TRL's output_dir (nothing is saved there: save_strategy="no")
+    shutil.rmtree(work, ignore_errors=True)  # TRL's output_dir: the resumable checkpoints, done with
     steps = max(outcome.steps, 1)
     metrics = _metrics(outcome.sampling_history)
     metrics.update({"seconds": round(outcome.seconds, 1),
@@ -332,6 +380,7 @@ def main(config_path: str, results_dir: str | None = None, eval_on: str | None =
         "lora": {**lora.__dict__, "target_modules": list(lora.target_modules),
                  "adapter_mb": adapter_megabytes(folder)} if lora.enable else None,
         "metrics": metrics, "files": files, "eval_on": eval_on, "warmup": warmup_info,
+        "resumed_from_step": outcome.resumed_from,
         "max_tokens": int((cfg.get("checkpoint") or {}).get("max_tokens")
                           or cfg["dapo"]["max_completion_length"]),
         "prompt_version": (cfg["data"].get("build") or {}).get("prompt_version", "genselect_v1"),

@@ -202,7 +202,9 @@ def verl_settings(train_cfg: Mapping[str, Any], train_file: str, val_file: str, 
                                         "len": int(overlong.get("cache", 4096)),
                                         "penalty_factor": float(overlong.get("factor", 1.0)), "log": False},
                 "max_resp_len": int(d["max_completion_length"])}},
-        "trainer": {"experiment_name": str(train_cfg["name"]), "total_training_steps": int(d["max_steps"])},
+        "trainer": {"experiment_name": str(train_cfg["name"]), "total_training_steps": int(d["max_steps"]),
+                    # verl counts both in its training (rollout) steps, as dapo.save_steps does; -1: never
+                    "save_freq": int(d.get("save_steps", 0)) or -1},
     }
     if d.get("chat_template_kwargs"):
         mapped["data"]["apply_chat_template_kwargs"] = dict(d["chat_template_kwargs"])

@@ -186,7 +186,15 @@ def normalize_integer(answer: str) -> str | None:
     s = s.replace("\u2212", "-").strip()
     if _THOUSANDS_RE.fullmatch(s):
         s = s.replace(",", "")
-    return str(int(s)) if _INT_RE.fullmatch(s) else None
+    return canonical_integer(s) if _INT_RE.fullmatch(s) else None
+
+
+def canonical_integer(digits: str) -> str:
+    """The canonical decimal form of an optionally signed digit string ("-007" -> "-7", "-0" ->
+    "0"), without int(): Python refuses to convert strings of more than 4,300 digits, and a
+    model can write a million."""
+    body = digits.lstrip("+-").lstrip("0") or "0"
+    return "-" + body if digits.startswith("-") and body != "0" else body
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing sympy payloads is costly and meaningless

@@ -268,9 +268,9 @@ def test_auto_detection_per_file_and_unknown_shape(tmp_path):
     assert [(c.seed, c.metadata.get("source_file")) for c in nemo_pool["tiny-0"]] == [(None, "output.jsonl")]
 
     foreign = write_jsonl(tmp_path / "foreign.jsonl", [good_row("zzz-1", 0)])
-    wrong_task = import_pool(PoolStore(tmp_path / "other"), TinyTask(), [foreign])
-    assert wrong_task.pools == () and wrong_task.written == 0 and wrong_task.unmatched_problems == ("zzz-1",)
-    assert "right task" in wrong_task.describe() and not (tmp_path / "other").exists()
+    with pytest.raises(ImportFormatError, match=r"foreign\.jsonl is a problem of task tiny \(e\.g\. zzz-1\)"):
+        import_pool(PoolStore(tmp_path / "other"), TinyTask(), [foreign])  # the wrong task: nothing matches
+    assert not (tmp_path / "other").exists()
 
     odd = write_jsonl(tmp_path / "odd.jsonl", [{"question": "q", "answer": "a"}])
     with pytest.raises(ImportFormatError, match=r"odd\.jsonl: cannot tell the format"):
