@@ -72,30 +72,62 @@ def load_or_grade(pool: Pool, grader: Grader, problems: Sequence[Problem],
         cands = candidates.get(problem.id, ())
         if not cands:
             continue
-        ref_hash = _ref_hash(references[problem.id])
-        hits = [cached.get((problem.id, c.index)) for c in cands]
-        if all(row is not None and row["text_hash"] == _text_hash(c.text) and row["ref_hash"] == ref_hash
-               for row, c in zip(hits, cands)):
-            result[problem.id] = [_grade_from_row(row) for row in hits if row is not None]
+        hit = _cached_grades(problem.id, cands, _ref_hash(references[problem.id]), cached)
+        if hit is not None:
+            result[problem.id] = hit
             n_cached += len(cands)
         else:
             todo.append(problem)
 
     n_graded = 0
+    known_size = path.stat().st_size if path.exists() else 0
     for chunk in _chunks(todo, candidates):
         fresh = grader.grade(chunk, references, {p.id: candidates[p.id] for p in chunk},
                              workers=workers, progress=progress)
         with Appender(path, "grades", header) as out:
+            if path.stat().st_size != known_size:  # another run on this pool appended meanwhile:
+                cached.update(_rows_by_key(path))  # its rows win, so both runs report the same grades
+            block = []
             for problem in chunk:
-                grades = fresh[problem.id]
                 ref_hash = _ref_hash(references[problem.id])
+                theirs = _cached_grades(problem.id, candidates[problem.id], ref_hash, cached)
+                if theirs is not None:
+                    result[problem.id] = theirs
+                    n_cached += len(theirs)
+                    continue
+                grades = fresh[problem.id]
                 texts = {c.index: c.text for c in candidates[problem.id]}
-                out.write_many({**g.to_json(), "text_hash": _text_hash(texts[g.index]), "ref_hash": ref_hash}
-                               for g in grades)
+                block += [{**g.to_json(), "text_hash": _text_hash(texts[g.index]), "ref_hash": ref_hash}
+                          for g in grades]
                 result[problem.id] = grades
                 n_graded += len(grades)
+            out.write_block(block)  # the chunk's rows at once: a kill never leaves half a problem
+            known_size = path.stat().st_size
+    if dropped and n_graded:  # the dropped lines' problems were graded again: keep one row per candidate
+        write_records_atomic(path, "grades", header, [{k: v for k, v in r.items() if k != "_line"}
+                                                      for r in _rows_by_key(path).values()])
     errors = sum(1 for grades in result.values() for g in grades if g.verdict == "error")
     return result, GradeStats(cached=n_cached, graded=n_graded, errors=errors, dropped_lines=dropped)
+
+
+def _cached_grades(problem_id: str, cands: Sequence[Candidate], ref_hash: str,
+                   cached: Mapping[tuple[str, int], dict]) -> list[Grade] | None:
+    """The problem's grades from cache rows, if every candidate has a row for its current text
+    and reference; None otherwise (the problem is graded again, whole)."""
+    hits = [cached.get((problem_id, c.index)) for c in cands]
+    if all(row is not None and row.get("text_hash") == _text_hash(c.text) and row.get("ref_hash") == ref_hash
+           for row, c in zip(hits, cands)):
+        return [_grade_from_row(row) for row in hits if row is not None]
+    return None
+
+
+def _rows_by_key(path) -> dict[tuple[str, int], dict]:
+    try:
+        _, rows = read_records(path, "grades")
+    except JsonlFormatError:  # dropped (and the file cleaned) by the next run's _read_cache
+        return {}
+    return {(r["problem_id"], r["index"]): r for r in rows
+            if all(isinstance(r.get(k), t) for k, t in _ROW_FIELDS.items())}
 
 
 def _chunks(problems: list[Problem], candidates: Mapping[str, Sequence[Candidate]]) -> list[list[Problem]]:

@@ -221,6 +221,13 @@ class Appender:
         for record in records:
             self._write(record)
 
+    def write_block(self, records: Iterable[dict[str, Any]]) -> None:
+        """All records in one write: a kill leaves all of them or none (at most a torn last
+        line, which the next writer drops), never the first half of a group that belongs together."""
+        assert self._handle is not None
+        self._handle.write("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records))
+        self._handle.flush()
+
     def __exit__(self, *exc: object) -> None:
         if self._handle is not None:
             self._handle.flush()

@@ -199,3 +199,19 @@ def test_trainer_contamination_check_reads_the_given_data_dir(monkeypatch, tmp_p
     assert main(["train", "--config", "cpu-smoke", "--data-dir", str(tmp_path),
                  "--results-dir", str(tmp_path / "r")]) == 2
     assert seen["settings"].data_dir == tmp_path
+
+
+def test_sandbox_isolation_is_a_setting_the_code_tasks_pass_on(monkeypatch, tmp_path):
+    from harness.cli import build_parser, settings_from_args
+    from harness.settings import SANDBOX_ENV, Settings
+    from tasks.code_tasks import humaneval
+
+    monkeypatch.setenv(SANDBOX_ENV, "strict")
+    assert Settings.resolve().sandbox == "strict"
+    parser, _ = build_parser()
+    args = parser.parse_args(["run", "--task", "humaneval", "--sandbox", "none"])
+    settings = settings_from_args(args)
+    assert settings.sandbox == "none"  # the flag over the environment
+    assert humaneval(settings).grader().isolation_mode == "none"
+    with pytest.raises(ValueError, match="HARNESS_SANDBOX"):
+        Settings.resolve(sandbox="off")
