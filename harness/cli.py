@@ -171,6 +171,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument("--task", required=True)
     p.add_argument("--pool", help="pool ref or generator label (needed when the task has several pools)")
     p.add_argument("--out", help="output PNG path (default results/plots/scaling_<task>_<generator>.png)")
+    p.add_argument("--cost", action="store_true",
+                   help="compute-matched: accuracy against tokens per problem (generation + selection), "
+                        "results/plots/compute_<task>_<generator>.png")
 
     p = sub.add_parser("export", help="write a run in another tool's format (nemo-skills: output-rs*.jsonl)")
     _common(p)
@@ -336,10 +339,11 @@ def task_name(spec: str, settings) -> str:
 def cmd_plot(args, settings) -> int:
     from pathlib import Path
 
-    from harness.plots import plot_scaling
+    from harness.plots import plot_compute, plot_scaling
 
     out = Path(args.out) if args.out else None
-    path = plot_scaling(settings, task_name(args.task, settings), args.pool, out)
+    draw = plot_compute if args.cost else plot_scaling
+    path = draw(settings, task_name(args.task, settings), args.pool, out)
     print(path)
     return 0
 

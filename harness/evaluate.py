@@ -27,7 +27,7 @@ from harness.estimators import (
     score_choices,
     subset_rng,
 )
-from harness.progress import progress_bar
+from harness.progress import grow, progress_bar
 from harness.records import JudgeStats, NPoint, SelectionRow
 from harness.selectors.base import Chosen, ProblemPool, SelectContext
 
@@ -65,11 +65,14 @@ class NResult:
     abstained: int
     per_problem: np.ndarray = field(repr=False)
     mc_se: float = 0.0  # Monte-Carlo standard error from sampled subsets (0 when every problem is exact)
+    generation_tokens: float | None = None  # per problem, for N candidates (NPoint)
+    selection_tokens: float = 0.0  # judge tokens per problem and selection (NPoint)
 
     def point(self) -> NPoint:
         return NPoint(n=self.n, accuracy=self.accuracy, ci_low=self.ci_low, ci_high=self.ci_high,
                       draws=self.draws, methods=dict(self.methods), ties=self.ties, abstained=self.abstained,
-                      mc_se=self.mc_se)
+                      mc_se=self.mc_se, generation_tokens=self.generation_tokens,
+                      selection_tokens=self.selection_tokens)
 
     def to_json(self) -> dict:
         return self.point().model_dump()
@@ -204,21 +207,22 @@ def _choose_all(cells: list[_Cell], pools, correct, options: EvalOptions, judgin
         asking = cell.selector.choose(pool, cell.subsets, correct=grades,
                                       context=SelectContext(seed=options.seed, n=cell.n))
         live.append((cell, asking, None))
-    total = len(live)
-    with progress_bar(total=total, desc="judging", unit="batch",
-                      enabled=options.progress and total > 0) as bar:
+    # One tick per judge request answered (from the cache or the model); the total grows as each
+    # round's requests become known (a tournament asks its next round after the last one).
+    with progress_bar(total=0, desc="judging", unit="req", enabled=options.progress and bool(live)) as bar:
         while live:
             asked = []
             for cell, asking, answers in live:
                 try:
-                    asked.append((cell, asking, asking.send(answers)))
+                    asked.append((cell, asking, list(asking.send(answers))))
                 except StopIteration as stop:
                     _finish(cell, stop.value)
-                    bar.update(1)
-            live = list(_answer_round(asked, judging))
+            grow(bar, sum(len(requests) for _, _, requests in asked))
+            live = list(_answer_round(asked, judging, bar.update))
 
 
-def _answer_round(asked: list[tuple[_Cell, Any, Any]], judging: Any) -> list[tuple[_Cell, Any, list[Any]]]:
+def _answer_round(asked: list[tuple[_Cell, Any, Any]], judging: Any,
+                  on_answered: Any = None) -> list[tuple[_Cell, Any, list[Any]]]:
     """Send every request of the round, grouped by judge, and hand each generator its answers."""
     by_judge: dict[tuple[Any, int], list[tuple[int, int]]] = {}
     flat = []
@@ -234,7 +238,7 @@ def _answer_round(asked: list[tuple[_Cell, Any, Any]], judging: Any) -> list[tup
             raise ConfigError("an LLM selector needs a judge, but this evaluation was given none")
         selector = next(asked[k][0].selector for k, _ in slots)
         results = judging.answer(spec, getattr(selector, "backend_options", {}),
-                                 [flat[k][j] for k, j in slots])
+                                 [flat[k][j] for k, j in slots], on_answered=on_answered)
         for (k, j), result in zip(slots, results):
             answers[k][j] = result
     return [(cell, asking, answers[k]) for k, (cell, asking, _) in enumerate(asked)]
@@ -266,7 +270,32 @@ def _result(n: int, cells: list[_Cell], pools, correct, options: EvalOptions) ->
     ci = bootstrap_ci(values, resamples=options.resamples, seed=options.seed)
     return NResult(n=n, accuracy=ci.mean, ci_low=ci.low, ci_high=ci.high, draws=draws, methods=methods,
                    ties=ties, abstained=abstained, per_problem=values,
-                   mc_se=monte_carlo_se(variances, counts))
+                   mc_se=monte_carlo_se(variances, counts), generation_tokens=generation_tokens(pools, n),
+                   selection_tokens=selection_tokens(cells, len(pools)))
+
+
+def generation_tokens(pools: Sequence[ProblemPool], n: int) -> float | None:
+    """Mean over problems of N x the problem's mean completion tokens per candidate (the expected
+    cost of sampling N); None unless every problem's pool has token counts."""
+    per_problem = []
+    for pool in pools:
+        tokens = pool.gen_tokens
+        if tokens is None or not len(tokens) or np.isnan(tokens).all():
+            return None
+        per_problem.append(n * float(np.nanmean(tokens)))
+    return float(np.mean(per_problem)) if per_problem else None
+
+
+def selection_tokens(cells: Sequence["_Cell"], problems: int) -> float:
+    """Mean over problems of the judge tokens (prompt + completion) one selection used, averaged
+    over that problem's judged subsets; problems and subsets decided without a call cost 0."""
+    total = 0.0
+    for cell in cells:
+        if cell.selections:
+            used = [sum((c.prompt_tokens or 0) + (c.completion_tokens or 0) for c in row.calls)
+                    for row in cell.selections]
+            total += float(np.mean(used))
+    return total / problems if problems else 0.0
 
 
 def _judge_stats(selector, selections: tuple[SelectionRow, ...], judging) -> JudgeStats | None:

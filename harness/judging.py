@@ -9,6 +9,7 @@ the first uncached request needs it, so a rerun of a finished experiment loads n
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -21,8 +22,9 @@ BackendFactory = Callable[[GenSpec, dict[str, Any]], Any]  # (judge spec, backen
 
 
 def default_chunk(backend: str) -> int:
-    # CPU backends write the cache often; vLLM and servers want big batches.
-    return 64 if backend in ("hf", "llamacpp") else 1024
+    # CPU backends: two batches of 8 a chunk, so the cache is written (and the progress bar
+    # moves) every few seconds to a minute; vLLM and servers want big batches.
+    return 16 if backend in ("hf", "llamacpp") else 1024
 
 
 def _registry_backend(spec: GenSpec, options: dict[str, Any]) -> Any:
@@ -54,12 +56,18 @@ class Judging:
             self._judges[spec] = _Judge(JudgeCache(self.cache_root, spec.to_json()), dict(options))
         return self._judges[spec]
 
-    def answer(self, spec: GenSpec, options: dict[str, Any],
-               requests: Sequence[GenRequest]) -> list[GenResult]:
+    def answer(self, spec: GenSpec, options: dict[str, Any], requests: Sequence[GenRequest],
+               on_answered: Callable[[int], Any] | None = None) -> list[GenResult]:
+        """Answers in request order: from the cache, else from the judge in chunks (each chunk
+        committed to the cache at once, so a kill loses at most the one in flight).
+        on_answered(k) is told as k more requests have their answer (progress)."""
         judge = self._judge(spec, options)
         missing = [r for r in requests if judge.cache.get(r) is None]
         judge.cached += len(requests) - len(missing)
         unique = list({request_key(r): r for r in missing}.values())
+        tell = on_answered or (lambda k: None)
+        tell(len(requests) - len(missing))
+        waiting = Counter(request_key(r) for r in missing)  # duplicates are answered with their first
         size = self.chunk or default_chunk(spec.backend)
         for start in range(0, len(unique), size):
             if judge.backend is None:
@@ -68,6 +76,7 @@ class Judging:
             results = judge.backend.generate(part, progress=False)
             judge.cache.put_many(list(zip(part, results)))
             judge.calls += len(results)
+            tell(sum(waiting[request_key(r)] for r in part))
         answers = judge.cache.get_many(requests)
         assert all(a is not None for a in answers)
         return answers  # type: ignore[return-value]

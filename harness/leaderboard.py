@@ -48,6 +48,8 @@ class BoardRow:
     vs_genselect_low: float | None = None
     vs_genselect_high: float | None = None
     grader_errors: int = 0  # candidates of the pool the grader could not decide (never scored wrong)
+    generation_tokens: float | None = None  # per problem: sampling N candidates (NPoint)
+    selection_tokens: float = 0.0  # per problem: the judge's prompt + completion tokens to pick one
 
 
 # Which baseline each selector is compared with, paired over problems (the subsets are shared).
@@ -87,6 +89,7 @@ def leaderboard_rows(records: Iterable[RunRecord]) -> list[BoardRow]:
                 accuracy=point.accuracy, ci_low=point.ci_low, ci_high=point.ci_high, problems=d.problems,
                 run=record.path.name, created=d.created, mc_se=point.mc_se,
                 grader_errors=int(d.grading.get("errors", 0)),
+                generation_tokens=point.generation_tokens, selection_tokens=point.selection_tokens,
                 **{f"vs_{b}{part}": value for b, diff in contrasts.items() if diff is not None
                    for part, value in (("", diff.mean), ("_low", diff.low), ("_high", diff.high))}))
     return rows

@@ -2,6 +2,10 @@
 
 The oracle (pass@N) is drawn as a dashed envelope and pass@1 (the `first` selector, or its
 value at N = 1) as a dotted horizontal reference, so every selector sits between the two.
+
+The compute-matched plot (`plot_compute`, `harness plot --cost`) puts the same points at the
+tokens they cost per problem: generating N candidates plus the selector's own judge tokens
+(prompt + completion; 0 for voting), so a judge that reads N long solutions pays for it.
 """
 
 from __future__ import annotations
@@ -70,6 +74,45 @@ def plot_scaling(settings: Settings, task: str, pool: str | None = None, out: Pa
     ax.legend(fontsize=8, loc="best", framealpha=0.8)
     fig.tight_layout()
     out = out or settings.plots_dir / f"scaling_{slugify(task)}_{slugify(any_row.generator)}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def plot_compute(settings: Settings, task: str, pool: str | None = None, out: Path | None = None) -> Path:
+    """Accuracy against total tokens per problem (generation of N + selection), one line per selector."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = leaderboard_rows(load_runs(settings.runs_dir))
+    series = scaling_series(rows, task, pool)
+    if any(r.generation_tokens is None for points in series.values() for r in points):
+        raise NothingToPlotError(f"the pool of task {task!r} records no token counts (an import without "
+                                 "them): a compute-matched plot needs the generation cost")
+    any_row = next(iter(series.values()))[0]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for name, points in sorted(series.items()):
+        cost = [(p.generation_tokens or 0.0) + p.selection_tokens for p in points]
+        acc = [100 * p.accuracy for p in points]
+        if points[0].upper_bound:
+            line, = ax.plot(cost, acc, "k--", lw=1.5, label=f"{name} pass@N")
+        else:
+            line, = ax.plot(cost, acc, marker="o", ms=3, lw=1.5, label=name)
+        for p, x, y in zip(points, cost, acc):
+            ax.annotate(f"N={p.n}", (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points",
+                        color=line.get_color())
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("tokens per problem (generation of N candidates + selection)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{task}: compute-matched accuracy, generator {any_row.generator}\n"
+                 f"{any_row.problems} problems; judge tokens = prompt + completion", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best", framealpha=0.8)
+    fig.tight_layout()
+    out = out or settings.plots_dir / f"compute_{slugify(task)}_{slugify(any_row.generator)}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)

@@ -14,6 +14,18 @@ class _NullBar:
     def set_postfix_str(self, text: str) -> None:
         pass
 
+    def grow(self, n: int) -> None:
+        pass
+
+
+def grow(bar, n: int) -> None:
+    """Add `n` to a bar's total (work that becomes known as it goes, e.g. the next round of a
+    tournament's judge requests), so its count and ETA stay honest."""
+    if isinstance(bar, _NullBar) or n <= 0:
+        return
+    bar.total = (bar.total or 0) + n
+    bar.refresh()
+
 
 @contextlib.contextmanager
 def progress_bar(total: int, desc: str, unit: str = "it", enabled: bool = True) -> Iterator:

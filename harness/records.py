@@ -62,6 +62,12 @@ class NPoint(_Record):
     mc_se: float = 0.0
     """Monte-Carlo standard error of `accuracy` from its sampled subsets or judge draws (0 if exact).
     The bootstrap CI is over problems; this is the part more draws would remove."""
+    generation_tokens: float | None = None
+    """Tokens generated per problem for N candidates (N x the problem's mean completion tokens),
+    averaged over problems; None when the pool does not record token counts."""
+    selection_tokens: float = 0.0
+    """Judge tokens (prompt + completion) per problem to select among N, averaged over problems:
+    0 for selectors that call no model; a window decided without a call costs nothing."""
 
 
 class JudgeStats(_Record):
@@ -94,6 +100,8 @@ class JudgeCall(_Record):
     """Position in the window it named, or None (a parse failure)."""
     completion_tokens: int | None = None
     """Tokens the judge wrote for this call, when the backend reports them."""
+    prompt_tokens: int | None = None
+    """Tokens the judge read for this call, when the backend reports them."""
 
 
 class SelectionRow(_Record):

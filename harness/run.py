@@ -67,8 +67,10 @@ def build_problem_pools(problems: Sequence[Problem], candidates: Mapping[str, Se
         scores = {name: np.array([np.nan if c.scores.get(name) is None else float(c.scores[name])
                                   for c in cands]) for name in score_names}
         clusters = dense_clusters(counting.clusters(kind, [c.text for c in cands], [g.cluster for g in gs]))
+        gen_tokens = np.array([np.nan if c.completion_tokens is None else float(c.completion_tokens)
+                               for c in cands])
         pools.append(ProblemPool(problem=problem, clusters=clusters, scores=scores,
-                                 texts=tuple(c.text for c in cands), kind=kind))
+                                 texts=tuple(c.text for c in cands), kind=kind, gen_tokens=gen_tokens))
         correct.append(np.array([1.0 if g.correct else 0.0 for g in gs]))
     return pools, correct
 

@@ -65,6 +65,25 @@ class _PerRowSampler:
         return out
 
 
+def cpu_threads() -> int:
+    """torch threads for a CPU backend: every core on an idle machine, half of them on a busy one.
+
+    torch's default (one thread per core) collapses when anything else runs: on 2 cores with a
+    second busy process, 2 threads decoded at ~2 tok/s and 1 thread at ~20-40; half the cores
+    keeps most of the idle speed and none of the collapse. The 1-minute load average tells the
+    two apart when the backend starts (HARNESS_CPU_THREADS overrides)."""
+    import os
+
+    cores = os.cpu_count() or 2
+    if os.environ.get("HARNESS_CPU_THREADS"):
+        return max(1, int(os.environ["HARNESS_CPU_THREADS"]))
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = float(cores)
+    return cores if busy < 0.5 else max(1, cores // 2)
+
+
 class HFBackend:
     """transformers, CPU or GPU, batched, one seed per request"""
 
@@ -90,12 +109,8 @@ class HFBackend:
         self.chat_template_kwargs = chat_template_kwargs or {}
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cpu":
-            # torch's default (one thread per core) collapses when anything else runs: on 2 cores
-            # with a second busy process, 2 threads decoded at ~2 tok/s and 1 thread at ~20-40.
-            # Half the cores keeps most of the idle speed and none of the collapse.
-            import os
-
-            torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) // 2))
+            self.threads = threads or cpu_threads()
+            torch.set_num_threads(self.threads)
         lm: Any
         lm, self.tokenizer = load_causal_lm(model, dtype)  # a LoRA adapter folder is merged into its base
         self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so new tokens line up

@@ -15,10 +15,16 @@ top_k 40, min_p 0.05 and repeat_penalty 1.1 unless told otherwise: pass
 `extra_body=LLAMA_CPP_PLAIN_SAMPLING` for plain temperature / top-p sampling (then the server's text
 for a seed equals the in-process llamacpp backend's).
 
-Requests run concurrently (asyncio + httpx, at most `concurrency` in flight); results come back
-in request order. Connection errors, timeouts and HTTP 408/409/429/500/502/503/504 are retried
-with exponential backoff and jitter (honouring Retry-After); any other HTTP error (400, 401,
-404, 422, ...) fails at once with a BackendError naming the status and the server's message.
+Requests run concurrently (asyncio + httpx, at most `concurrency` in flight per server); results
+come back in request order. Connection errors, timeouts and HTTP 408/409/429/500/502/503/504 are
+retried with exponential backoff and jitter (honouring Retry-After); any other HTTP error (400,
+401, 404, 422, ...) fails at once with a BackendError naming the status and the server's message.
+
+Several servers (vLLM or SGLang replicas on many nodes): `base_url` is a list, or one string of
+comma-separated URLs ($OPENAI_BASE_URL too). Request i starts on server i mod k, so the work
+spreads evenly; a retry moves to the next server at once (no backoff until every server has been
+tried), and a server that refused a connection or timed out is skipped for DOWN_S seconds while
+another one is up. Texts do not depend on the server: each request carries its own seed.
 """
 
 from __future__ import annotations
@@ -39,6 +45,16 @@ from harness.progress import progress_bar
 LLAMA_CPP_PLAIN_SAMPLING = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
 RETRIABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 60.0
+DOWN_S = 10.0  # a server that failed at the transport level is skipped this long while others are up
+
+
+def split_base_urls(base_url: str | Sequence[str]) -> list[str]:
+    """The normalised server URLs of a base_url given as a list or as comma-separated text."""
+    items = base_url.split(",") if isinstance(base_url, str) else list(base_url)
+    urls = [_normalise_base_url(u.strip()) for u in items if u and u.strip()]
+    if not urls:
+        raise BackendError(f"no server URL in base_url {base_url!r}")
+    return list(dict.fromkeys(urls))
 
 
 def _normalise_base_url(base_url: str) -> str:
@@ -73,7 +89,8 @@ class OpenAIBackend:
 
     name = "openai"
 
-    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, chat: bool = True,
+    def __init__(self, model: str, base_url: str | Sequence[str] | None = None, api_key: str | None = None,
+                 chat: bool = True,
                  concurrency: int = 8, timeout_s: float = 600, max_retries: int = 5, backoff_s: float = 1.0,
                  extra_body: dict[str, Any] | None = None) -> None:
         """`base_url` defaults to $OPENAI_BASE_URL; `api_key` to $OPENAI_API_KEY, else "EMPTY".
@@ -96,7 +113,8 @@ class OpenAIBackend:
         if concurrency < 1:
             raise BackendError(f"concurrency must be >= 1, got {concurrency}")
         self.model = model
-        self.base_url = _normalise_base_url(base_url)
+        self.base_urls = split_base_urls(base_url)
+        self.base_url = self.base_urls[0]
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.chat = chat
         self.concurrency = concurrency
@@ -104,8 +122,11 @@ class OpenAIBackend:
         self.max_retries = max(0, int(max_retries))
         self.backoff_s = float(backoff_s)
         self.extra_body = dict(extra_body or {})
-        # Counters over this backend's life: HTTP attempts and the retries among them.
+        # Counters over this backend's life: HTTP attempts and the retries among them; per server,
+        # the requests it answered and the attempts that failed there.
         self.stats = {"requests": 0, "attempts": 0, "retries": 0}
+        self.per_server = {u: {"served": 0, "failed": 0} for u in self.base_urls}
+        self._down_until = {u: 0.0 for u in self.base_urls}
         self._rng = random.Random()
 
     # -- public API ---------------------------------------------------------------------------
@@ -121,18 +142,22 @@ class OpenAIBackend:
         return _run_coroutine(self._generate_all(requests, progress))
 
     def models(self) -> list[str]:
-        """Model ids the server lists at GET {base_url}/models."""
+        """Model ids the first answering server lists at GET {base_url}/models."""
         import httpx
 
-        try:
-            with httpx.Client(timeout=10.0, headers=self._headers()) as client:
-                response = client.get(f"{self.base_url}/models")
-        except httpx.HTTPError as exc:
-            raise BackendError(f"{self.base_url}/models: {type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200:
-            raise BackendError(f"{self.base_url}/models: HTTP {response.status_code}: "
-                               f"{_server_message(response)}")
-        return [m.get("id") for m in response.json().get("data", [])]
+        errors = []
+        for base in self.base_urls:
+            try:
+                with httpx.Client(timeout=10.0, headers=self._headers()) as client:
+                    response = client.get(f"{base}/models")
+            except httpx.HTTPError as exc:
+                errors.append(f"{base}/models: {type(exc).__name__}: {exc}")
+                continue
+            if response.status_code != 200:
+                errors.append(f"{base}/models: HTTP {response.status_code}: {_server_message(response)}")
+                continue
+            return [m.get("id") for m in response.json().get("data", [])]
+        raise BackendError("; ".join(errors))
 
     def health(self) -> bool:
         """True when the server answers GET /models."""
@@ -175,8 +200,9 @@ class OpenAIBackend:
         import httpx
 
         timeout = httpx.Timeout(self.timeout_s, connect=min(30.0, self.timeout_s))
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        semaphore = asyncio.Semaphore(self.concurrency)
+        total = self.concurrency * len(self.base_urls)
+        limits = httpx.Limits(max_connections=total, max_keepalive_connections=total)
+        semaphore = asyncio.Semaphore(total)
         results: list[GenResult | None] = [None] * len(requests)
         async with httpx.AsyncClient(timeout=timeout, limits=limits, headers=self._headers()) as client:
             with progress_bar(total=len(requests), desc=f"generate[{self.model}]", unit="req",
@@ -184,7 +210,7 @@ class OpenAIBackend:
 
                 async def one(i: int) -> None:
                     async with semaphore:
-                        results[i] = await self._post_with_retries(client, requests[i])
+                        results[i] = await self._post_with_retries(client, requests[i], i)
                     bar.update(1)
 
                 try:
@@ -199,14 +225,29 @@ class OpenAIBackend:
                     raise first
         return [r for r in results if r is not None]
 
-    async def _post_with_retries(self, client, request: GenRequest) -> GenResult:
+    def _server(self, start: int, attempt: int) -> str:
+        """The server for this attempt: the rotation from `start`, skipping servers marked down
+        while any is up."""
+        k = len(self.base_urls)
+        now = time.monotonic()
+        for step in range(k):
+            url = self.base_urls[(start + attempt + step) % k]
+            if self._down_until[url] <= now:
+                return url
+        return self.base_urls[(start + attempt) % k]
+
+    async def _post_with_retries(self, client, request: GenRequest, index: int = 0) -> GenResult:
         import httpx
 
         path, body = self._body(request)
-        url = self.base_url + path
+        servers = len(self.base_urls)
+        attempts = max(self.max_retries + 1, servers)  # every server is tried at least once
         self.stats["requests"] += 1
         last_error = ""
-        for attempt in range(self.max_retries + 1):
+        url = self.base_urls[index % servers] + path
+        for attempt in range(attempts):
+            base = self._server(index, attempt)
+            url = base + path
             if attempt:
                 self.stats["retries"] += 1
             self.stats["attempts"] += 1
@@ -215,8 +256,10 @@ class OpenAIBackend:
                 response = await client.post(url, json=body)
             except httpx.TransportError as exc:  # connection refused/reset, timeouts, protocol errors
                 last_error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                self._down_until[base] = time.monotonic() + DOWN_S
             else:
                 if response.status_code == 200:
+                    self.per_server[base]["served"] += 1
                     return self._parse(response, url)
                 message = _server_message(response)
                 last_error = f"HTTP {response.status_code}: {message}"
@@ -224,12 +267,16 @@ class OpenAIBackend:
                     raise BackendError(f"POST {url} failed with HTTP {response.status_code} (not retried): "
                                        f"{message}")
                 retry_after = _retry_after(response)
-            if attempt < self.max_retries:
-                delay = min(MAX_BACKOFF_S, self.backoff_s * 2 ** attempt) * (0.5 + self._rng.random())
+            self.per_server[base]["failed"] += 1
+            # another server next: at once; once every server has failed this request, back off
+            if attempt + 1 < attempts and (attempt + 1) % servers == 0:
+                rounds = (attempt + 1) // servers - 1
+                delay = min(MAX_BACKOFF_S, self.backoff_s * 2 ** rounds) * (0.5 + self._rng.random())
                 if retry_after is not None:
                     delay = max(delay, min(retry_after, MAX_BACKOFF_S))
                 await asyncio.sleep(delay)
-        raise BackendError(f"POST {url} failed after {self.max_retries + 1} attempts: {last_error}")
+        where = url if servers == 1 else f"{url} (and {servers - 1} other server(s))"
+        raise BackendError(f"POST {where} failed after {attempts} attempts: {last_error}")
 
     def _parse(self, response, url: str) -> GenResult:
         try:

@@ -20,9 +20,14 @@ class VLLMBackend:
 
     name = "vllm"
 
-    def __init__(self, model: str, *, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85,
+    def __init__(self, model: str, *, tensor_parallel_size: int = 1, data_parallel_size: int = 1,
+                 pipeline_parallel_size: int = 1, gpu_memory_utilization: float = 0.85,
                  max_model_len: int | None = None, dtype: str = "auto",
-                 chat_template_kwargs: dict | None = None, enforce_eager: bool = False) -> None:
+                 chat_template_kwargs: dict | None = None, enforce_eager: bool = False,
+                 enable_prefix_caching: bool = True) -> None:
+        """Parallelism goes to vLLM's engine: tensor_parallel_size shards each layer over GPUs,
+        pipeline_parallel_size splits the layers, data_parallel_size runs replicas (vLLM's
+        EngineArgs). Prefix caching stays on: judge prompts of one problem share their prefix."""
         try:
             from vllm import LLM
         except ImportError as exc:
@@ -34,7 +39,11 @@ class VLLMBackend:
         self.chat_template_kwargs = chat_template_kwargs or {}
         kwargs = {"tensor_parallel_size": tensor_parallel_size,
                   "gpu_memory_utilization": gpu_memory_utilization, "dtype": dtype,
-                  "enforce_eager": enforce_eager}
+                  "enforce_eager": enforce_eager, "enable_prefix_caching": enable_prefix_caching}
+        if data_parallel_size > 1:  # only when asked: older vLLM versions lack the argument
+            kwargs["data_parallel_size"] = data_parallel_size
+        if pipeline_parallel_size > 1:
+            kwargs["pipeline_parallel_size"] = pipeline_parallel_size
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
         spec = preset(model)

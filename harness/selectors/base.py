@@ -36,6 +36,8 @@ class ProblemPool:
     scores: Mapping[str, np.ndarray] = field(default_factory=dict)  # float [M]; nan = missing
     texts: Sequence[str] = ()  # the candidates' full texts (what a judge reads a view of)
     kind: str = "math"  # the task's kind: "math" or "code" (what a judge is shown)
+    # tokens each candidate cost to generate (completion tokens; nan = the source did not say)
+    gen_tokens: np.ndarray | None = None
 
     @property
     def size(self) -> int:

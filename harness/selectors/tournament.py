@@ -100,7 +100,8 @@ def knockout(selector: "GenSelect", pool: ProblemPool, subsets: np.ndarray, cont
                 choice = rules.parse(result.text, len(shown))
                 match.calls.append(JudgeCall(round=round_no, window=tuple(shown), seed=request.seed,
                                              raw=result.text, parsed=choice,
-                                             completion_tokens=result.completion_tokens))
+                                             completion_tokens=result.completion_tokens,
+                                             prompt_tokens=result.prompt_tokens))
                 match.alive[slot] = _settle(match, shown, final, request.seed, choice)
         for match in matches:
             if not match.done and len(match.alive) == 1:

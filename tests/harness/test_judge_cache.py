@@ -70,3 +70,26 @@ def test_a_file_that_is_not_a_cache_is_named(tmp_path):
     (tmp_path / f"{key}.sqlite").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(DataError, match=f"{key}.sqlite: not a usable judge cache"):
         JudgeCache(tmp_path, SPEC)
+
+
+def test_judging_reports_progress_per_request_and_commits_per_chunk(tmp_path):
+    """on_answered counts every request once, cached ones first, then each chunk as it lands in
+    the cache (what the judging progress bar shows); duplicates are answered with their first."""
+    from harness.judging import Judging
+    from harness.types import GenSpec
+
+    from fakes import ScriptedBackend
+
+    spec = GenSpec(backend="hf", model="scripted-judge")
+    backend = ScriptedBackend(lambda r: f"Judgment: {r.seed % 2}")
+    judging = Judging(tmp_path / "judge", backend_factory=lambda s, o: backend, chunk=3)
+    params = SamplingParams(temperature=0.7, top_p=0.95, max_tokens=8)
+    requests = [GenRequest(seed=s, params=params, messages=(("user", f"q{s % 5}"),)) for s in range(5)]
+    ticks: list[int] = []
+    first = judging.answer(spec, {}, requests + requests[:2], on_answered=ticks.append)
+    assert ticks == [0, 5, 2] and [len(b) for b in backend.batches] == [3, 2]  # 5 unique, chunks of 3
+    assert [r.text for r in first] == [f"Judgment: {s % 2}" for s in [*range(5), 0, 1]]
+    ticks.clear()
+    again = judging.answer(spec, {}, requests, on_answered=ticks.append)
+    assert ticks == [5] and backend.calls == 5 and [r.text for r in again] == [r.text for r in first[:5]]
+    judging.close()

@@ -328,3 +328,45 @@ def test_llamacpp_backend_sends_the_shared_chat_messages():
     backend.llm, backend.chat, backend.reuse_prefix = FakeLlama(), True, False
     assert backend._one(chat(0)).text == "7"
     assert backend.llm.messages == [{"role": "user", "content": QUESTION[0][1]}]
+
+
+# -- several servers: spreading and failover ---------------------------------------------------
+
+
+def test_requests_spread_over_servers_and_fail_over_when_one_is_down():
+    with _Fake([]) as one, _Fake([]) as two:
+        b = OpenAIBackend("m", f"{one.url},{two.url}", max_retries=1, backoff_s=0.01)
+        texts = [r.text for r in b.generate([chat(s) for s in range(8)], progress=False)]
+        assert texts == [f"seed={s}" for s in range(8)]  # request order, whichever server answered
+        assert (len(one.hits), len(two.hits)) == (4, 4)
+    with _Fake([]) as alive:
+        dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there: connection refused
+        b = OpenAIBackend("m", [dead, alive.url], max_retries=0, backoff_s=0.01)
+        texts = [r.text for r in b.generate([chat(s) for s in range(6)], progress=False)]
+        assert texts == [f"seed={s}" for s in range(6)] and len(alive.hits) == 6
+        down = b.per_server[b.base_urls[0]]
+        assert down["served"] == 0 and 1 <= down["failed"] <= 3  # then skipped while it is down
+    with _Fake([503] * 4) as busy_one, _Fake([503] * 4) as busy_two:
+        b = OpenAIBackend("m", [busy_one.url, busy_two.url], max_retries=1, backoff_s=0.01)
+        with pytest.raises(BackendError, match=r"and 1 other server\(s\)\) failed after 2 attempts"):
+            b.generate([chat(1)], progress=False)
+
+
+def test_two_real_servers_share_the_work_give_the_same_texts_and_survive_losing_one():
+    from llama_server import llama_server
+
+    if not llama_cpp_available():
+        pytest.skip(INSTALL_HINT)
+    requests = [chat(seed) for seed in range(6)]
+    with llama_server(n_threads=1) as first, llama_server(n_threads=1) as second:
+        both = OpenAIBackend("smollm2-135m", [first, second], concurrency=2, max_retries=2, backoff_s=0.05)
+        spread = both.generate(requests, progress=False)
+        assert [both.per_server[u]["served"] for u in both.base_urls] == [3, 3]
+        alone = OpenAIBackend("smollm2-135m", first, concurrency=2).generate(requests, progress=False)
+        assert [r.text for r in spread] == [r.text for r in alone]  # per-request seeds: server-independent
+    with llama_server(n_threads=1) as survivor:
+        gone = f"http://127.0.0.1:{free_port()}/v1"
+        pair = OpenAIBackend("smollm2-135m", [gone, survivor], concurrency=2, max_retries=2, backoff_s=0.05)
+        after = pair.generate(requests, progress=False)
+        assert [r.text for r in after] == [r.text for r in alone]
+        assert pair.per_server[survivor]["served"] == 6 and pair.per_server[gone]["served"] == 0

@@ -106,6 +106,18 @@ def test_genselect_batches_caches_and_counts_fallbacks(tmp_path):
     rerun_gs = next(r for r in rerun.records if r.selector == "genselect").info
     assert rerun_gs.llm.calls == 0 and rerun_gs.llm.cached == gs.llm.windows_judged
     assert [p.accuracy for p in rerun_gs.summary] == [p.accuracy for p in gs.summary]
+    # Cost in the record: the scripted backend reports 10 prompt + 5 completion tokens a call, so a
+    # candidate cost 5 tokens and a judge call 15; at N = 12 a selection is a 3-window round and a
+    # final (at most 4 calls, fewer when a window's answers agree); voting calls no model.
+    for point in gs.summary:
+        assert point.generation_tokens == pytest.approx(5.0 * point.n)
+    cost = {p.n: p.selection_tokens for p in gs.summary}
+    assert cost[1] == 0 and 0 < cost[4] <= 15 and 15 < cost[12] <= 4 * 15
+    assert all(p.selection_tokens == 0 for p in by["majority"].info.summary)
+    from harness.plots import plot_compute
+
+    png = plot_compute(settings, outcome.records[0].info.task.name)
+    assert png.name.startswith("compute_") and png.stat().st_size > 10_000
 
 
 def test_genselect_skips_the_judge_when_all_answers_agree(tmp_path):
