@@ -66,14 +66,21 @@ def plot_scaling(settings: Settings, task: str, pool: str | None = None, out: Pa
     ax.set_xscale("log", base=2)
     ax.set_xticks(all_ns if len(all_ns) <= 12 else [n for n in all_ns if n & (n - 1) == 0])
     ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.set_xlabel("N (candidates shown to the selector)")
+    title = (f"{task}: accuracy vs N, generator {any_row.generator}, N = {all_ns[0]}..{all_ns[-1]}\n"
+             f"{any_row.problems} problems, 95% bootstrap CI over problems")
+    out = out or settings.plots_dir / f"scaling_{slugify(task)}_{slugify(any_row.generator)}.png"
+    return _save(fig, ax, "N (candidates shown to the selector)", title, out)
+
+
+def _save(fig, ax, xlabel: str, title: str, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"{task}: accuracy vs N, generator {any_row.generator}, N = {all_ns[0]}..{all_ns[-1]}\n"
-                 f"{any_row.problems} problems, 95% bootstrap CI over problems", fontsize=9)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best", framealpha=0.8)
     fig.tight_layout()
-    out = out or settings.plots_dir / f"scaling_{slugify(task)}_{slugify(any_row.generator)}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
@@ -105,15 +112,7 @@ def plot_compute(settings: Settings, task: str, pool: str | None = None, out: Pa
             ax.annotate(f"N={p.n}", (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points",
                         color=line.get_color())
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("tokens per problem (generation of N candidates + selection)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"{task}: compute-matched accuracy, generator {any_row.generator}\n"
-                 f"{any_row.problems} problems; judge tokens = prompt + completion", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best", framealpha=0.8)
-    fig.tight_layout()
+    title = (f"{task}: compute-matched accuracy, generator {any_row.generator}\n"
+             f"{any_row.problems} problems; judge tokens = prompt + completion")
     out = out or settings.plots_dir / f"compute_{slugify(task)}_{slugify(any_row.generator)}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _save(fig, ax, "tokens per problem (generation of N candidates + selection)", title, out)
