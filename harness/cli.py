@@ -143,6 +143,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument("--task", required=True)
     _generation_args(p, required=True)
     p.add_argument("--chunk", type=int, default=32, help="requests per append (what a kill can lose)")
+    p.add_argument("--shard", metavar="I/K",
+                   help="generate only shard I of K of the problems (0-based; e.g. $SLURM_ARRAY_TASK_ID/8) "
+                        "into a file of its own; `pool merge` folds the shards together")
     p.add_argument("--quiet", action="store_true")
 
     pool = sub.add_parser("pool", help="candidate pools: import, list")
@@ -160,6 +163,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p = pool_sub.add_parser("list", help="list pools and their sizes")
     _common(p)
     p.add_argument("--task")
+    p = pool_sub.add_parser("merge", help="fold a pool's shard files (generate --shard) into its "
+                                          "candidates.jsonl")
+    _common(p)
+    p.add_argument("--task", required=True)
+    p.add_argument("--pool", required=True, help="pool ref or generator label")
 
     p = sub.add_parser("leaderboard", help="write results/leaderboard.md and .csv, print the markdown")
     _common(p)
@@ -284,13 +292,16 @@ def cmd_generate(args, settings) -> int:
     from harness.generate import GenerationConfig, generate_pool
     from harness.plugins import load_task
     from harness.pools import PoolStore
+    from harness.shards import Shard
 
     task = load_task(args.task, settings)
     config = GenerationConfig(model=args.model, backend=args.backend, n=args.samples or 8, seed=args.gen_seed,
                               temperature=args.temperature, max_tokens=args.max_tokens, chunk=args.chunk)
-    report = generate_pool(task, config, PoolStore(settings.pools_dir), progress=not args.quiet)
-    print(f"pool {report.pool.ref}: {report.generated} generated, {report.already_present} already present, "
-          f"{report.truncated} truncated")
+    shard = Shard.parse(args.shard)
+    report = generate_pool(task, config, PoolStore(settings.pools_dir), progress=not args.quiet, shard=shard)
+    where = f" (shard {shard.index}/{shard.count})" if shard else ""
+    print(f"pool {report.pool.ref}{where}: {report.generated} generated, {report.already_present} already "
+          f"present, {report.truncated} truncated")
     return 0
 
 
@@ -306,6 +317,12 @@ def cmd_pool(args, settings) -> int:
             sizes = pool.size()
             counts = sorted(set(sizes.values()))
             print(f"{pool.ref:<60} {pool.label:<28} problems={len(sizes)} candidates/problem={counts}")
+        return 0
+    if args.pool_command == "merge":
+        pool = store.resolve(args.pool, task=load_task(args.task, settings).name)
+        moved, duplicates = pool.merge_shards()
+        print(f"pool {pool.ref}: {moved} candidates merged from its shard files, "
+              f"{duplicates} duplicates dropped")
         return 0
     from harness.pool_import import import_pool
 

@@ -64,7 +64,7 @@ class SelectionConfig(BaseModel):
     tournament_repeats: int = _field(1, "knockouts per selection under random permutations, majority over "
                                         "winners (N > window; GenSelect: 32)", group=LLM, ge=1)
     judge_chunk: int | None = _field(None, "judge requests handed to the backend at once (cache written "
-                                           "after each); default 64 for CPU backends (hf, llamacpp), 1024 "
+                                           "after each); default 16 for CPU backends (hf, llamacpp), 1024 "
                                            "otherwise", group=LLM, ge=1)
     # Estimation
     ns: tuple[int, ...] | None = _field(None, "candidate counts, e.g. 1,2,4,8 or 1-12 (default: powers of "
@@ -124,6 +124,9 @@ class RunConfig(SelectionConfig):
     pool: str | None = _field(None, "pool: <task>/<slug>[/<key>], a unique prefix of a slug, the generator's "
                                     "model name, a key prefix or a path (or give --model to use/generate the "
                                     "pool of that model)")
+    shard: str | None = _field(None, "grade and judge only shard I/K of the problems (0-based, e.g. "
+                                     "$SLURM_ARRAY_TASK_ID/8) into cache files of their own, and write no "
+                                     "record: a last run without --shard finds it all cached and scores")
     model: str | None = _field(None, "generator: model preset (smollm2-135m, qwen3-1.7b, ...), hub id or "
                                      "path", group=GEN)
     backend: str = _field("hf", "generation backend (hf, vllm, openai, llamacpp)", group=GEN)
@@ -136,6 +139,14 @@ class RunConfig(SelectionConfig):
 
     # Neither --pool nor --model is refused by run() itself, where the pool store is known: the
     # error lists the task's pools and the two ways to get one (harness.run.no_pool_message).
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_spec(cls, value):
+        from harness.shards import Shard
+
+        Shard.parse(value)  # raises ConfigError naming the flag
+        return value
 
 
 class CompareConfig(SelectionConfig):

@@ -16,6 +16,7 @@ from harness.grading.math_answers import final_segment
 from harness.models import preset, resolve_spec, sampling_params
 from harness.pools import Pool, PoolStore
 from harness.progress import progress_bar
+from harness.shards import Shard
 from harness.types import Candidate, GenSpec, Problem, stable_hash
 
 
@@ -67,9 +68,13 @@ def build_request(task, problem: Problem, index: int, config: GenerationConfig,
 
 def generate_pool(task, config: GenerationConfig, store: PoolStore, *,
                   problems: Sequence[Problem] | None = None, backend_factory: Callable[[], Any] | None = None,
-                  progress: bool = True) -> GenerationReport:
-    """Make sure the pool for (task, config) holds config.n candidates for every problem."""
-    problems = list(problems if problems is not None else task.problems())
+                  progress: bool = True, shard: Shard | None = None) -> GenerationReport:
+    """Make sure the pool for (task, config) holds config.n candidates for every problem given
+    (default: the task's; with `shard`, the shard's slice of them). A shard's candidates go to
+    its own file (harness.shards)."""
+    if problems is None:
+        problems = task.problems() if shard is None else shard.select(task.problems())
+    problems = list(problems)
     pool = store.create(task.name, config.spec(task.version), task.problems(), label=config.model,
                         meta={"backend_options": dict(config.backend_options)})
     have = pool.candidates()
@@ -94,7 +99,7 @@ def generate_pool(task, config: GenerationConfig, store: PoolStore, *,
                 requests = [build_request(task, p, i, config, params) for p, i in chunk]
                 results = backend.generate(requests, progress=False)
                 cands = [_candidate(req, res) for req, res in zip(requests, results)]
-                generated += pool.append(cands)
+                generated += pool.append(cands, shard=shard)
                 truncated += sum(c.finish_reason == "length" for c in cands)
                 bar.update(len(chunk))
     finally:

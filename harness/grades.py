@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 
 from harness.jsonl import Appender, JsonlFormatError, parse_line, read_records, write_records_atomic
 from harness.pools import Pool, slugify
+from harness.shards import Shard, shard_files, shard_path
 from harness.task import Grader
 from harness.types import Candidate, Grade, Problem, Reference, stable_hash
 
@@ -55,15 +56,22 @@ def _text_hash(text: str) -> str:
 
 def load_or_grade(pool: Pool, grader: Grader, problems: Sequence[Problem],
                   references: Mapping[str, Reference], candidates: Mapping[str, Sequence[Candidate]],
-                  *, workers: int = 0, progress: bool = True) -> tuple[dict[str, list[Grade]], GradeStats]:
-    path = grades_file(pool, grader)
+                  *, workers: int = 0, progress: bool = True,
+                  shard: Shard | None = None) -> tuple[dict[str, list[Grade]], GradeStats]:
+    """Grades of every candidate: from the cache where text and reference are unchanged, else
+    graded in chunks and appended (a sharded run appends to a file of its own: harness.shards;
+    every run reads the main file and all shard files)."""
+    main = grades_file(pool, grader)
+    path = shard_path(main, shard)  # where this run appends
     header = {"grader": grader.name, "grader_version": grader.version, "pool_key": pool.key}
     cached: dict[tuple[str, int], dict] = {}
     dropped = 0
-    if path.exists():
-        rows, dropped = _read_cache(path, header)
-        for row in rows:
-            cached[(row["problem_id"], row["index"])] = row  # last row wins (re-grades append)
+    for source in [main, *shard_files(main)]:
+        if source.exists():
+            rows, bad = _read_cache(source, header)
+            dropped += bad
+            for row in rows:
+                cached[(row["problem_id"], row["index"])] = row  # last row wins (re-grades append)
 
     result: dict[str, list[Grade]] = {}
     todo: list[Problem] = []

@@ -11,6 +11,10 @@ memory, concurrent runs append without corrupting each other (one transaction pe
 second writer waits on the lock), and a call answered twice (the race of two runs asking at
 once) is stored once (`INSERT OR IGNORE` on the primary key). A killed run keeps every batch it
 committed. A cache written by older versions (`<judge-key>.jsonl`) is imported on first use.
+
+A sharded run (`run --shard i/k`, harness.shards) writes `<judge-key>.shard-i-of-k.sqlite` of its
+own (k nodes need no shared lock) and reads the main cache besides; the next unsharded open
+folds every shard file into the main cache and removes it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, Iterable, Sequence
 from harness.backends.base import GenRequest, GenResult
 from harness.errors import DataError
 from harness.jsonl import locked, read_records
+from harness.shards import Shard, shard_files, shard_path
 from harness.types import stable_hash
 
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
@@ -34,23 +39,53 @@ def request_key(request: GenRequest) -> str:
 
 
 class JudgeCache:
-    def __init__(self, root: Path, judge_spec: dict[str, Any]) -> None:
+    def __init__(self, root: Path, judge_spec: dict[str, Any], shard: Shard | None = None) -> None:
         self.judge_key = stable_hash(judge_spec, 16)
-        self.path = Path(root) / f"{self.judge_key}.sqlite"
+        main = Path(root) / f"{self.judge_key}.sqlite"
+        self.path = shard_path(main, shard)
         self.spec = judge_spec
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = self._open(self.path)
+        self._main: sqlite3.Connection | None = None  # a shard's read-only view of the main cache
+        if shard is None:
+            self._import_legacy(Path(root) / f"{self.judge_key}.jsonl")
+            self._fold_shards(main)
+        elif main.exists():
+            self._main = self._open(main, readonly=True)
+
+    def _open(self, path: Path, readonly: bool = False) -> sqlite3.Connection:
         try:
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses no committed batch
-            self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
-                             "finish_reason TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER)")
-            self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('judge', ?)", (json.dumps(judge_spec),))
+            if readonly:
+                return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses no committed batch
+            db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+                       "finish_reason TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER)")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('judge', ?)", (json.dumps(self.spec),))
+            return db
         except sqlite3.DatabaseError as exc:
-            raise DataError(f"{self.path}: not a usable judge cache ({exc}); move it aside to start a "
+            raise DataError(f"{path}: not a usable judge cache ({exc}); move it aside to start a "
                             "new one") from exc
-        self._import_legacy(Path(root) / f"{self.judge_key}.jsonl")
+
+    def _fold_shards(self, main: Path) -> None:
+        for shard_file in shard_files(main):
+            with locked(shard_file):  # one process folds it; the others find it gone
+                if not shard_file.exists():
+                    continue
+                try:
+                    self._db.execute("ATTACH DATABASE ? AS shard", (str(shard_file),))
+                    with self._db:
+                        self._db.execute("BEGIN IMMEDIATE")
+                        self._db.execute("INSERT OR IGNORE INTO calls SELECT key, text, finish_reason, "
+                                         "prompt_tokens, completion_tokens FROM shard.calls")
+                    self._db.execute("DETACH DATABASE shard")
+                except sqlite3.DatabaseError as exc:
+                    raise DataError(f"{shard_file}: not a usable judge cache shard ({exc}); move it aside") \
+                        from exc
+                for extra in ("", "-wal", "-shm", ".lock"):  # a waiter on the lock then finds it gone
+                    Path(str(shard_file) + extra).unlink(missing_ok=True)
 
     def _import_legacy(self, legacy: Path) -> None:
         if not legacy.exists():
@@ -64,9 +99,15 @@ class JudgeCache:
             legacy.rename(legacy.with_name(legacy.name + ".imported"))
 
     def get(self, request: GenRequest) -> GenResult | None:
-        row = self._db.execute("SELECT text, finish_reason, prompt_tokens, completion_tokens FROM calls "
-                               "WHERE key = ?", (request_key(request),)).fetchone()
-        return None if row is None else GenResult(*row)
+        key = request_key(request)
+        for db in (self._db, self._main):
+            if db is None:
+                continue
+            row = db.execute("SELECT text, finish_reason, prompt_tokens, completion_tokens FROM calls "
+                             "WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                return GenResult(*row)
+        return None
 
     def get_many(self, requests: Sequence[GenRequest]) -> list[GenResult | None]:
         return [self.get(r) for r in requests]
@@ -86,3 +127,5 @@ class JudgeCache:
 
     def close(self) -> None:
         self._db.close()
+        if self._main is not None:
+            self._main.close()

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 from harness.backends.base import GenRequest, GenResult
 from harness.judge_cache import JudgeCache, request_key
+from harness.shards import Shard
 from harness.types import GenSpec
 
 BackendFactory = Callable[[GenSpec, dict[str, Any]], Any]  # (judge spec, backend options) -> Backend
@@ -49,11 +50,13 @@ class Judging:
     cache_root: Path
     backend_factory: BackendFactory = _registry_backend
     chunk: int | None = None  # None: default_chunk(backend)
+    shard: Shard | None = None  # a sharded run caches its calls in a file of its own (harness.shards)
     _judges: dict[GenSpec, _Judge] = field(default_factory=dict)
 
     def _judge(self, spec: GenSpec, options: dict[str, Any]) -> _Judge:
         if spec not in self._judges:
-            self._judges[spec] = _Judge(JudgeCache(self.cache_root, spec.to_json()), dict(options))
+            cache = JudgeCache(self.cache_root, spec.to_json(), self.shard)
+            self._judges[spec] = _Judge(cache, dict(options))
         return self._judges[spec]
 
     def answer(self, spec: GenSpec, options: dict[str, Any], requests: Sequence[GenRequest],

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from harness.errors import PoolError  # re-exported (one class for PoolError)
 from harness.jsonl import Appender, JsonlFormatError, read_records, write_json_atomic
+from harness.shards import Shard, shard_files, shard_path
 from harness.types import SCHEMA_VERSION, Candidate, GenSpec, Problem
 
 CANDIDATES_FILE = "candidates.jsonl"
@@ -83,19 +84,12 @@ class Pool:
 
         The pool's own writers never duplicate a line; a duplicate comes from files joined by
         hand. The first line wins, and the count lets a run say so."""
-        if not self.candidates_path.exists():
-            return {}, 0
-        _, rows = read_records(self.candidates_path, "candidates")
-        out: dict[str, dict[int, Candidate]] = {}
-        duplicates = 0
-        for row in rows:
-            cand = _candidate_from_row(row, self.candidates_path)
-            by_index = out.setdefault(cand.problem_id, {})
-            if cand.index in by_index:
-                duplicates += 1
-            else:
-                by_index[cand.index] = cand
-        return {pid: [by_index[i] for i in sorted(by_index)] for pid, by_index in out.items()}, duplicates
+        return self._read(self.candidate_files())
+
+    def candidate_files(self) -> list[Path]:
+        """candidates.jsonl, then the files of sharded generation jobs (harness.shards)."""
+        main = [self.candidates_path] if self.candidates_path.exists() else []
+        return main + shard_files(self.candidates_path)
 
     def size(self) -> dict[str, int]:
         return {pid: len(cands) for pid, cands in self.candidates().items()}
@@ -111,11 +105,13 @@ class Pool:
                          changed_statement=tuple(sorted(changed)))
 
     # -- writing --------------------------------------------------------------------------
-    def append(self, candidates: Iterable[Candidate]) -> int:
-        """Append candidates whose (problem, index) is new; return how many were written."""
+    def append(self, candidates: Iterable[Candidate], shard: Shard | None = None) -> int:
+        """Append candidates whose (problem, index) is new; return how many were written.
+        A sharded job writes its own file (harness.shards), never candidates.jsonl."""
         existing = {(pid, c.index) for pid, cands in self.candidates().items() for c in cands}
         written = 0
-        with Appender(self.candidates_path, "candidates", {"pool_key": self.key, "task": self.task}) as out:
+        path = shard_path(self.candidates_path, shard)
+        with Appender(path, "candidates", {"pool_key": self.key, "task": self.task}) as out:
             for cand in candidates:
                 if (cand.problem_id, cand.index) in existing:
                     continue
@@ -123,6 +119,45 @@ class Pool:
                 out.write(cand.to_json())
                 written += 1
         return written
+
+    def merge_shards(self) -> tuple[int, int]:
+        """Fold the shard files into candidates.jsonl: (candidates moved, duplicates dropped).
+        The shard files go only once their candidates are in the main file (a kill in between
+        leaves duplicates that readers skip, and the next merge removes)."""
+        shards = shard_files(self.candidates_path)
+        if not shards:
+            return 0, 0
+        main, _ = self._read([self.candidates_path] if self.candidates_path.exists() else [])
+        have = {(pid, c.index) for pid, cands in main.items() for c in cands}
+        moved = duplicates = 0
+        with Appender(self.candidates_path, "candidates", {"pool_key": self.key, "task": self.task}) as out:
+            for path in shards:
+                _, rows = read_records(path, "candidates")
+                for cand in (_candidate_from_row(r, path) for r in rows):
+                    if (cand.problem_id, cand.index) in have:
+                        duplicates += 1
+                        continue
+                    have.add((cand.problem_id, cand.index))
+                    out.write(cand.to_json())
+                    moved += 1
+        for path in shards:  # only now: every candidate of theirs is in candidates.jsonl
+            path.unlink()
+            Path(str(path) + ".lock").unlink(missing_ok=True)
+        return moved, duplicates
+
+    def _read(self, paths: list[Path]) -> tuple[dict[str, list[Candidate]], int]:
+        out: dict[str, dict[int, Candidate]] = {}
+        duplicates = 0
+        for path in paths:
+            _, rows = read_records(path, "candidates")
+            for row in rows:
+                cand = _candidate_from_row(row, path)
+                by_index = out.setdefault(cand.problem_id, {})
+                if cand.index in by_index:
+                    duplicates += 1
+                else:
+                    by_index[cand.index] = cand
+        return {pid: [by_index[i] for i in sorted(by_index)] for pid, by_index in out.items()}, duplicates
 
 
 def _candidate_from_row(row: dict[str, Any], path: Path) -> Candidate:

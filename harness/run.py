@@ -27,6 +27,7 @@ from harness.records import CandidateCounts, PoolInfo, ProblemRow, RunData, Task
 from harness.selectors.base import ProblemPool, SelectorSetup
 from harness.selectors.protocols import protocol
 from harness.settings import Settings
+from harness.shards import Shard
 from harness.store import RunRecord, new_run_id, write_run
 from harness.types import Candidate, Grade, Problem
 
@@ -82,13 +83,16 @@ def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=No
     log = log or (lambda message: print(message, file=sys.stderr))
     task = load_task(config.task, settings, hub_id=config.hub_id)
     problems = task.problems()[:config.limit] if config.limit else task.problems()
-    pool = _pool(config, settings, task, problems, generator_factory, log)
+    shard = Shard.parse(config.shard)
+    if shard is not None:
+        problems = shard.select(problems)
+    pool = _pool(config, settings, task, problems, generator_factory, log, shard)
     candidates, duplicates = pool.read_candidates()
     if duplicates:
         log(f"pool {pool.ref}: {duplicates} duplicated (problem, index) lines ignored (the first is kept)")
     match, usable = _usable_problems(config, task, pool, problems, candidates, log)
     grader = task.grader()
-    grades, grading = _grade(config, pool, grader, task, usable, candidates, log)
+    grades, grading = _grade(config, pool, grader, task, usable, candidates, log, shard)
 
     pools, correct = build_problem_pools(usable, candidates, grades, task.kind, protocol_of(config))
     ns = _ns(config, min(p.size for p in pools))
@@ -97,7 +101,7 @@ def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=No
                           resamples=config.resamples, progress=config.progress, llm_draws=config.llm_draws)
     setup = selector_setup(config, settings, pool)
     selectors = [build_selector(name, setup) for name in config.selectors]
-    judging = Judging(settings.results_dir / "judge", chunk=config.judge_chunk)
+    judging = Judging(settings.results_dir / "judge", chunk=config.judge_chunk, shard=shard)
     if judge_factory is not None:
         judging.backend_factory = lambda spec, options: judge_factory()
     try:
@@ -109,6 +113,10 @@ def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=No
         if stats is not None:
             log(f"{selector.name}: {stats.calls} judge calls, {stats.cached} cached, "
                 f"{stats.fallbacks}/{stats.windows_judged} parse failures (random fallback)")
+    if shard is not None:  # a slice's numbers are no result: its grades and judge calls are cached
+        log(f"shard {shard.index}/{shard.count}: {len(usable)} problems graded ({grading.graded} new) and "
+            "judged; no record written. Run without --shard to score them all.")
+        return RunOutcome(records=(), pool=pool, match=match, grading=grading)
     # Code graders report which sandbox isolation was in force (None if nothing ran this time).
     isolation = getattr(grader, "last_isolation", None)
     env = {**environment(), "sandbox": isolation} if isolation else environment()
@@ -121,7 +129,8 @@ def run(config: RunConfig, settings: Settings, log=None, *, generator_factory=No
     return RunOutcome(records=tuple(records), pool=pool, match=match, grading=grading)
 
 
-def _pool(config: RunConfig, settings: Settings, task, problems, generator_factory, log) -> Pool:
+def _pool(config: RunConfig, settings: Settings, task, problems, generator_factory, log,
+          shard: Shard | None = None) -> Pool:
     """The named pool, or the pool of (task, --model), generated where it lacks candidates."""
     store = PoolStore(settings.pools_dir)
     if config.pool is not None:
@@ -132,7 +141,7 @@ def _pool(config: RunConfig, settings: Settings, task, problems, generator_facto
     gen = GenerationConfig(model=config.model, backend=config.backend, n=samples, seed=config.gen_seed,
                            temperature=config.temperature, max_tokens=config.max_tokens)
     report = generate_pool(task, gen, store, problems=problems, backend_factory=generator_factory,
-                           progress=config.progress)
+                           progress=config.progress, shard=shard)
     if report.generated:
         log(f"generated {report.generated} candidates ({report.truncated} truncated) into {report.pool.ref}")
     return report.pool
@@ -161,9 +170,9 @@ def _usable_problems(config: RunConfig, task, pool: Pool, problems, candidates, 
     return match, usable
 
 
-def _grade(config: RunConfig, pool: Pool, grader, task, usable, candidates, log):
+def _grade(config: RunConfig, pool: Pool, grader, task, usable, candidates, log, shard: Shard | None = None):
     grades, grading = load_or_grade(pool, grader, usable, task.references(), candidates,
-                                    workers=config.workers, progress=config.progress)
+                                    workers=config.workers, progress=config.progress, shard=shard)
     n_candidates = sum(len(candidates[p.id]) for p in usable)
     if grading.dropped_lines:
         log(f"warning: {grading.dropped_lines} unreadable lines dropped from the grades cache of "

@@ -13,8 +13,8 @@ from harness.errors import ConfigError, HarnessError
 MINIMAL = {"run": ["--task", "arith", "--selector", "first", "--model", "smollm2-135m"],
            "compare": ["--task", "arith", "--selectors", "first", "--pools", "a,b"]}
 MODELS = {"run": RunConfig, "compare": CompareConfig}
-HAND_WRITTEN = {"run": {"data_dir", "results_dir", "config_file", "json", "quiet"},
-                "compare": {"data_dir", "results_dir", "config_file", "quiet"}}
+HAND_WRITTEN = {"run": {"data_dir", "results_dir", "sandbox", "config_file", "json", "quiet"},
+                "compare": {"data_dir", "results_dir", "sandbox", "config_file", "quiet"}}
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:
