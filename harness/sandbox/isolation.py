@@ -8,9 +8,10 @@ Layers, each used when the host offers it (the executor records which were in fo
                                    unshare(mount + network namespace): the network namespace
                                    has only a loopback device that is down, so no connection
                                    of any kind (not even to 127.0.0.1) can be made; the mount
-                                   namespace is made private; homes (unprivileged) and the
-                                   world-writable directories are covered by empty tmpfs, the
-                                   interpreter's install tree re-exposed wherever it lives
+                                   namespace is made private; every top-level directory but
+                                   the system's (SYSTEM_DIRS: homes, /work, /data, /opt, /var
+                                   ...) and the world-writable ones are covered by empty tmpfs,
+                                   the interpreter's install tree re-exposed wherever it lives
                                    (/root/.pyenv, a venv under /var/tmp or /tmp); every mount is
                                    made read-only (mount_setattr, recursive).
   each program (pre-exec, root)    new session/process group, born in the slot's cgroups (pids,
@@ -246,18 +247,26 @@ def _mask(target: str, keep: list[str], mode: str, size: str = "1m") -> list[str
     return inside
 
 
-def private_dirs(home: str | None) -> list[str]:
-    """Directories an unprivileged sandbox hides: homes (the researcher's files and keys) and
-    the world-writable places other users share. Only those that exist, outermost first."""
-    candidates = ["/home", "/root", home or "", "/run/user", *WORLD_WRITABLE[1:]]
-    out: list[str] = []
-    for path in candidates:
-        if not path or not os.path.isdir(path) or os.path.islink(path):
-            continue
-        path = os.path.realpath(path)
-        if path in ("/", "/tmp") or any(path == q or path.startswith(q + os.sep) for q in out):
+# What a program sees of the host's root: the system (binaries, libraries, /etc), /dev, /proc,
+# /sys, its own /tmp. Every other top-level directory (homes, /work, /data, /opt, /var, /mnt,
+# ...) is covered by an empty tmpfs, with the interpreter's tree bound back in wherever it lives:
+# a program reads neither the researcher's files nor the benchmark's hidden tests on disk.
+SYSTEM_DIRS = frozenset({"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "dev", "proc",
+                         "sys", "tmp"})
+
+
+def private_dirs() -> list[str]:
+    """Directories the sandbox hides: the top-level ones outside SYSTEM_DIRS and the
+    world-writable places inside them (/dev/shm, /dev/mqueue)."""
+    out = []
+    for entry in sorted(os.listdir("/")):
+        path = "/" + entry
+        if entry in SYSTEM_DIRS or os.path.islink(path) or not os.path.isdir(path):
             continue
         out.append(path)
+    for path in covered_dirs(False):
+        if not any(path == q or path.startswith(q + os.sep) for q in out):
+            out.append(path)
     return out
 
 
@@ -266,9 +275,9 @@ def setup_worker(interpreter_paths: list[str], readonly: bool, keep_writable: li
     """Run once in the worker (root, or root of its own user namespace): private mount and
     network namespaces, directories hidden, read-only root, the programs' box.
 
-    hide: directories to cover with an empty tmpfs (interpreter trees inside stay visible);
-    world-writable ones are always covered. userns: programs share the worker's uid, so the
-    worker's own /tmp is made read-only and the box is mounted afresh for every run.
+    hide: directories to cover with an empty tmpfs (interpreter trees inside stay visible;
+    default private_dirs()). userns: programs share the worker's uid, so the worker's own /tmp
+    is made read-only and the box is mounted afresh for every run.
     """
     report = WorkerSetup()
     try:
@@ -283,7 +292,7 @@ def setup_worker(interpreter_paths: list[str], readonly: bool, keep_writable: li
     # hide that directory behind an empty tmpfs and bind only the trees back in.
     needed = sorted({os.path.realpath(p) for p in interpreter_paths if os.path.isdir(p)})
     needed = [p for p in needed if not any(p != q and p.startswith(q + os.sep) for q in needed)]
-    targets = list(dict.fromkeys([*(hide or []), *covered_dirs(False)]))
+    targets = list(dict.fromkeys(private_dirs() if hide is None else [*hide, *covered_dirs(False)]))
     for path in needed:
         blocker = _blocking_ancestor(path)
         if blocker is not None and not any(blocker == t or blocker.startswith(t + os.sep) for t in targets):

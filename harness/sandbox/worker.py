@@ -46,11 +46,10 @@ class Worker:
         if self.userns:  # not root: uid 65534 of a user namespace of its own (isolation.py)
             iso.enter_user_namespace()
         if (cfg["root"] or self.userns) and cfg["mode"] != "none":
-            hide = iso.private_dirs(os.environ.get("HOME")) if self.userns else None
             # the harness package stays visible to this worker wherever it lives (lazy imports)
             paths = [*cfg["paths"], os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
             setup = iso.setup_worker(paths, readonly=True, keep_writable=cfg.get("cgroup_mounts", []),
-                                     box_bytes=self.limits.tmp_mb << 20, hide=hide, userns=self.userns)
+                                     box_bytes=self.limits.tmp_mb << 20, userns=self.userns)
             self.report.update(netns=setup.netns, mountns=setup.mountns, readonly_root=setup.readonly_root,
                                hidden=setup.hidden, warnings=setup.warnings)
         if self.userns:

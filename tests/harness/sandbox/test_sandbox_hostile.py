@@ -148,6 +148,23 @@ def test_host_secrets_are_not_visible(ex):
     assert run.stdout_head.split() == ["None", "0"]
 
 
+def test_files_outside_the_system_dirs_are_hidden(ex, tmp_path):
+    """Programs see the system, their interpreter and their own box: not the repository, not the
+    task data (hidden tests), not the caller's temporary files."""
+    if not ex.isolation()["mount_namespace"]:
+        pytest.skip("no mount namespace on this host")
+    mine = tmp_path / "secret.txt"
+    mine.write_text("s3cret")
+    targets = [str(REPO / "README.md"), str(mine), "/etc/hostname"]
+    data = os.environ.get("HARNESS_DATA_DIR")
+    if data:
+        targets.append(str(Path(data) / "README.md"))
+    code = ("import os\nfor p in %r:\n    print(p, os.path.exists(p))\n") % targets
+    seen = dict(line.rsplit(" ", 1) for line in _run(ex, code).stdout_head.splitlines())
+    assert seen.pop("/etc/hostname") == str(os.path.exists("/etc/hostname"))  # the system stays
+    assert set(seen.values()) == {"False"}, seen
+
+
 def test_no_network_even_to_localhost(ex):
     _need(ex, "network_namespace")
     server = socket.socket()
@@ -201,9 +218,13 @@ def test_the_callers_home_and_processes_are_out_of_reach(ex):
     _need_identity(ex)
     home = os.path.expanduser("~")
     code = ("import os\nhome = %r\ntry:\n    listing = os.listdir(home)\nexcept OSError:\n    listing = []\n"
-            "print(len(listing), os.access(home, os.W_OK))\n") % home
-    run = _run(ex, code)
-    assert run.stdout_head.split() == ["0", "False"], run.stdout_head
+            "print(os.access(home, os.W_OK), *sorted(listing))\n") % home
+    writable, *listing = _run(ex, code).stdout_head.split()
+    # only the way to an interpreter or package tree that lives in the home (e.g. ~/.pyenv) is there
+    base = Path(home).resolve()
+    needed = {Path(p).resolve().relative_to(base).parts[0]
+              for p in (sys.base_prefix, sys.prefix, REPO) if Path(p).resolve().is_relative_to(base)}
+    assert writable == "False" and set(listing) <= needed, listing
 
 
 def test_nothing_carries_over_between_runs(ex):
