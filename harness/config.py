@@ -127,6 +127,8 @@ class RunConfig(SelectionConfig):
     shard: str | None = _field(None, "grade and judge only shard I/K of the problems (0-based, e.g. "
                                      "$SLURM_ARRAY_TASK_ID/8) into cache files of their own, and write no "
                                      "record: a last run without --shard finds it all cached and scores")
+    ray: str | None = _field(None, "grade on a Ray cluster: its address (auto, local, host:port or "
+                                   "ray://host:10001); one Ray task per chunk of problems (harness.fanout)")
     model: str | None = _field(None, "generator: model preset (smollm2-135m, qwen3-1.7b, ...), hub id or "
                                      "path", group=GEN)
     backend: str = _field("hf", "generation backend (hf, vllm, openai, llamacpp)", group=GEN)

@@ -14,7 +14,7 @@ dropped with a count, the file rewritten without it, and its candidates graded a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from harness.jsonl import Appender, JsonlFormatError, parse_line, read_records, write_records_atomic
 from harness.pools import Pool, slugify
@@ -56,11 +56,12 @@ def _text_hash(text: str) -> str:
 
 def load_or_grade(pool: Pool, grader: Grader, problems: Sequence[Problem],
                   references: Mapping[str, Reference], candidates: Mapping[str, Sequence[Candidate]],
-                  *, workers: int = 0, progress: bool = True,
-                  shard: Shard | None = None) -> tuple[dict[str, list[Grade]], GradeStats]:
+                  *, workers: int = 0, progress: bool = True, shard: Shard | None = None,
+                  fanout: Any = None) -> tuple[dict[str, list[Grade]], GradeStats]:
     """Grades of every candidate: from the cache where text and reference are unchanged, else
     graded in chunks and appended (a sharded run appends to a file of its own: harness.shards;
-    every run reads the main file and all shard files)."""
+    every run reads the main file and all shard files). `fanout` (harness.fanout.RayFanout)
+    grades the chunks as tasks on a Ray cluster; this process still writes every row."""
     main = grades_file(pool, grader)
     path = shard_path(main, shard)  # where this run appends
     header = {"grader": grader.name, "grader_version": grader.version, "pool_key": pool.key}
@@ -89,9 +90,14 @@ def load_or_grade(pool: Pool, grader: Grader, problems: Sequence[Problem],
 
     n_graded = 0
     known_size = path.stat().st_size if path.exists() else 0
-    for chunk in _chunks(todo, candidates):
-        fresh = grader.grade(chunk, references, {p.id: candidates[p.id] for p in chunk},
-                             workers=workers, progress=progress)
+    chunks = _chunks(todo, candidates)
+    if fanout is not None:
+        done = fanout.grade_chunks(grader, chunks, references, candidates, workers)
+        graded = ((chunks[i], fresh) for i, fresh in done)
+    else:
+        graded = ((chunk, grader.grade(chunk, references, {p.id: candidates[p.id] for p in chunk},
+                                       workers=workers, progress=progress)) for chunk in chunks)
+    for chunk, fresh in graded:
         with Appender(path, "grades", header) as out:
             if path.stat().st_size != known_size:  # another run on this pool appended meanwhile:
                 cached.update(_rows_by_key(path))  # its rows win, so both runs report the same grades

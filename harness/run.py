@@ -171,8 +171,15 @@ def _usable_problems(config: RunConfig, task, pool: Pool, problems, candidates, 
 
 
 def _grade(config: RunConfig, pool: Pool, grader, task, usable, candidates, log, shard: Shard | None = None):
+    fanout = None
+    if config.ray:
+        from harness.fanout import RayFanout
+
+        fanout = RayFanout(config.ray)
+        log(f"grading on the Ray cluster at {config.ray} ({fanout.nodes()} node(s))")
     grades, grading = load_or_grade(pool, grader, usable, task.references(), candidates,
-                                    workers=config.workers, progress=config.progress, shard=shard)
+                                    workers=config.workers, progress=config.progress, shard=shard,
+                                    fanout=fanout)
     n_candidates = sum(len(candidates[p.id]) for p in usable)
     if grading.dropped_lines:
         log(f"warning: {grading.dropped_lines} unreadable lines dropped from the grades cache of "
