@@ -37,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=16, help="the hf backend's default")
     args = parser.parse_args()
     backend = HFBackend("smollm2-135m", batch_size=args.batch_size)
     params = SamplingParams(temperature=0.6, top_p=0.95, max_tokens=args.max_tokens)

@@ -70,7 +70,8 @@ def _faults(d: dict) -> str:
     rows = d["rows"]
     survived = sum(r["survived"] for r in rows)
     lost = sum(r["lines_lost"] or 0 for r in rows)
-    return f"{survived} of {len(rows)} faults survived, {lost} records lost (table in README, Bad input)"
+    mode = "quick mode" if d.get("quick") else "full mode"
+    return f"{survived} of {len(rows)} faults survived, {lost} records lost ({mode}; table under Bad input)"
 
 
 def _miniature(d: dict) -> str:
@@ -96,8 +97,7 @@ BENCHES = (
     Bench("sandbox_speed", "short programs: sandbox vs bare `subprocess.run`", _sandbox),
     Bench("judge_cache", "100,000 cached judge calls: open + 1,000 lookups, sqlite vs the JSONL read whole",
           _judge_cache),
-    Bench("faults", "kill -9 at every long stage, hostile and corrupted input (`--quick` here)", _faults,
-          ("--quick",)),
+    Bench("faults", "kill -9 at every long stage, hostile and corrupted input", _faults, ("--quick",)),
     Bench("humaneval_acceptance", "import + grade the 16,400 CodeGen-16B HumanEval programs", _humaneval),
     Bench("main_job", "README command 1 from an empty results tree, then again", _main_job),
     Bench("miniature_dapo", "the miniature DAPO reproduction through the public commands", _miniature,

@@ -23,8 +23,8 @@ BackendFactory = Callable[[GenSpec, dict[str, Any]], Any]  # (judge spec, backen
 
 
 def default_chunk(backend: str) -> int:
-    # CPU backends: two batches of 8 a chunk, so the cache is written (and the progress bar
-    # moves) every few seconds to a minute; vLLM and servers want big batches.
+    # CPU backends: one hf batch (16) a chunk, so the cache is written (and the progress bar
+    # moves) every half minute or so; vLLM and servers want big batches.
     return 16 if backend in ("hf", "llamacpp") else 1024
 
 

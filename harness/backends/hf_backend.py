@@ -90,7 +90,7 @@ class HFBackend:
     name = "hf"
 
     def __init__(self, model: str = "smollm2-135m", *, device: str | None = None, dtype: str = "float32",
-                 batch_size: int = 8, chat: bool | None = None, chat_template_kwargs: dict | None = None,
+                 batch_size: int = 16, chat: bool | None = None, chat_template_kwargs: dict | None = None,
                  threads: int | None = None) -> None:
         try:
             import torch
