@@ -247,7 +247,6 @@ def kill_training(tree: Tree, quick: bool) -> Row:
     import yaml
 
     fault = "kill -9 during DAPO training (cpu-smoke, 3 steps)"
-    sys.path.insert(0, str(REPO / "tests"))
     from harness.plugins import load_task
     from harness.pools import PoolStore
     from harness.settings import Settings

@@ -140,8 +140,7 @@ def _rows_by_key(path) -> dict[tuple[str, int], dict]:
         _, rows = read_records(path, "grades")
     except JsonlFormatError:  # dropped (and the file cleaned) by the next run's _read_cache
         return {}
-    return {(r["problem_id"], r["index"]): r for r in rows
-            if all(isinstance(r.get(k), t) for k, t in _ROW_FIELDS.items())}
+    return {(r["problem_id"], r["index"]): r for r in rows if _valid(r)}
 
 
 def _chunks(problems: list[Problem], candidates: Mapping[str, Sequence[Candidate]]) -> list[list[Problem]]:
@@ -160,6 +159,11 @@ def _chunks(problems: list[Problem], candidates: Mapping[str, Sequence[Candidate
 _ROW_FIELDS = {"problem_id": str, "index": int, "verdict": str, "text_hash": str, "ref_hash": str}
 
 
+def _valid(row: dict) -> bool:
+    """A cache row with every field the reader relies on, of the right type."""
+    return all(isinstance(row.get(k), t) for k, t in _ROW_FIELDS.items())
+
+
 def _read_cache(path, header: dict) -> tuple[list[dict], int]:
     """The cache's rows; unreadable lines (not JSON, not UTF-8, a row without its fields) are
     dropped and the file rewritten without them (atomically), so the next run reads it clean."""
@@ -168,7 +172,7 @@ def _read_cache(path, header: dict) -> tuple[list[dict], int]:
         bad = 0
     except JsonlFormatError:
         rows, bad = _salvage(path)
-    good = [r for r in rows if all(isinstance(r.get(k), t) for k, t in _ROW_FIELDS.items())]
+    good = [r for r in rows if _valid(r)]
     bad += len(rows) - len(good)
     if bad:
         write_records_atomic(path, "grades", header, [{k: v for k, v in r.items() if k != "_line"}

@@ -271,13 +271,13 @@ def private_dirs() -> list[str]:
 
 
 def setup_worker(interpreter_paths: list[str], readonly: bool, keep_writable: list[str],
-                 box_bytes: int, hide: list[str] | None = None, userns: bool = False) -> WorkerSetup:
+                 box_bytes: int, userns: bool = False) -> WorkerSetup:
     """Run once in the worker (root, or root of its own user namespace): private mount and
     network namespaces, directories hidden, read-only root, the programs' box.
 
-    hide: directories to cover with an empty tmpfs (interpreter trees inside stay visible;
-    default private_dirs()). userns: programs share the worker's uid, so the worker's own /tmp
-    is made read-only and the box is mounted afresh for every run.
+    private_dirs() are covered with an empty tmpfs (interpreter trees inside stay visible).
+    userns: programs share the worker's uid, so the worker's own /tmp is made read-only and the
+    box is mounted afresh for every run.
     """
     report = WorkerSetup()
     try:
@@ -292,7 +292,7 @@ def setup_worker(interpreter_paths: list[str], readonly: bool, keep_writable: li
     # hide that directory behind an empty tmpfs and bind only the trees back in.
     needed = sorted({os.path.realpath(p) for p in interpreter_paths if os.path.isdir(p)})
     needed = [p for p in needed if not any(p != q and p.startswith(q + os.sep) for q in needed)]
-    targets = list(dict.fromkeys(private_dirs() if hide is None else [*hide, *covered_dirs(False)]))
+    targets = private_dirs()
     for path in needed:
         blocker = _blocking_ancestor(path)
         if blocker is not None and not any(blocker == t or blocker.startswith(t + os.sep) for t in targets):
